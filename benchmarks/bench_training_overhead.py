@@ -1,0 +1,101 @@
+"""Training-path overhead: our skorch path vs a hand-written PyTorch loop.
+
+Same network (MLPModule 20 -> 64 -> 64 -> 1), same data, batch size, epochs,
+optimizer and shuffling; the runs alternate so that machine noise hits both
+alike. Prints the ratio of medians. Target: <= 1.15.
+
+    python benchmarks/bench_training_overhead.py [--rows 10000] [--repeats 5]
+"""
+
+import argparse
+import statistics
+import time
+
+import numpy as np
+import torch
+from skorch import NeuralNetRegressor
+
+from sklearn_recursive import MLPModule
+from sklearn_recursive._training import TensorDataset, train_network
+
+
+def hand_loop(X, y, epochs, batch_size, lr, seed):
+    torch.manual_seed(seed)
+    module = MLPModule(X.shape[1], 0, 1)
+    opt = torch.optim.Adam(module.parameters(), lr=lr)
+    loss_fn = torch.nn.MSELoss()
+    Xt, yt = torch.tensor(X), torch.tensor(y)
+    gen = torch.Generator().manual_seed(seed)
+    module.train()
+    for _ in range(epochs):
+        perm = torch.randperm(len(Xt), generator=gen)
+        Xs, ys = Xt[perm], yt[perm]
+        total = 0.0
+        for start in range(0, len(Xs), batch_size):
+            xb, yb = Xs[start : start + batch_size], ys[start : start + batch_size]
+            opt.zero_grad()
+            loss = loss_fn(module(xb), yb)
+            loss.backward()
+            opt.step()
+            total += loss.item()
+    return module
+
+
+def our_path(X, y, epochs, batch_size, lr, seed):
+    # exactly what a round-0 network of RecurrentExpansionRegressor runs
+    data = TensorDataset({"X": X, "Z": np.zeros((len(X), 0), np.float32)}, y)
+    return train_network(
+        MLPModule(X.shape[1], 0, 1), data, None, criterion=torch.nn.MSELoss,
+        max_epochs=epochs, batch_size=batch_size, lr=lr, n_iter_no_change=5,
+        tol=0.0, seed=seed, device="cpu",
+    )
+
+
+def skorch_default(X, y, epochs, batch_size, lr, seed):
+    torch.manual_seed(seed)
+    net = NeuralNetRegressor(
+        MLPModule, module__n_features=X.shape[1], module__n_expansion=0,
+        module__n_outputs=1, optimizer=torch.optim.Adam, lr=lr, max_epochs=epochs,
+        batch_size=batch_size, train_split=None, iterator_train__shuffle=True, verbose=0,
+    )
+    return net.fit(X, y)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=10_000)
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--skip-skorch-default", action="store_true")
+    args = parser.parse_args()
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((args.rows, 20)).astype(np.float32)
+    y = (X[:, :5].sum(axis=1, keepdims=True) + 0.1 * rng.standard_normal((args.rows, 1)))
+    y = y.astype(np.float32)
+    runners = {"hand-written loop": hand_loop, "sklearn_recursive path": our_path}
+    if not args.skip_skorch_default:
+        runners["skorch defaults"] = skorch_default
+    times = {name: [] for name in runners}
+    for name, fn in runners.items():  # warm-up
+        fn(X[:512], y[:512], 1, args.batch_size, 1e-3, 0)
+    for rep in range(args.repeats):
+        for name, fn in runners.items():
+            start = time.perf_counter()
+            fn(X, y, args.epochs, args.batch_size, 1e-3, rep)
+            times[name].append(time.perf_counter() - start)
+
+    base = statistics.median(times["hand-written loop"])
+    print(f"MLP 20-64-64-1, {args.rows} rows, batch {args.batch_size}, {args.epochs} epochs, "
+          f"{args.repeats} alternating repeats, torch threads {torch.get_num_threads()}")
+    print(f"{'path':<24} {'median s':>9} {'ratio':>7}")
+    for name, ts in times.items():
+        med = statistics.median(ts)
+        print(f"{name:<24} {med:>9.3f} {med / base:>7.2f}x")
+    ratio = statistics.median(times["sklearn_recursive path"]) / base
+    print(f"overhead ratio (target <= 1.15): {ratio:.2f}")
+
+
+if __name__ == "__main__":
+    main()

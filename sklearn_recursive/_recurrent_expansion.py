@@ -1,0 +1,831 @@
+"""Recurrent Expansion estimators: RecurrentExpansionRegressor and ...Classifier."""
+
+import time
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.base import (
+    BaseEstimator,
+    ClassifierMixin,
+    RegressorMixin,
+    _fit_context,
+    clone,
+)
+from sklearn.decomposition import PCA
+from sklearn.metrics import accuracy_score, log_loss, r2_score
+from sklearn.model_selection import KFold, StratifiedKFold, check_cv, train_test_split
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import FunctionTransformer, LabelEncoder, StandardScaler
+from sklearn.random_projection import GaussianRandomProjection
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from ._expansion import (
+    ExpansionRound,
+    aulc,
+    combine_members,
+    expand,
+    member_outputs,
+    round_inputs,
+    staged_imts,
+)
+from ._modules import MLPModule
+from ._training import (
+    DivergenceError,
+    TensorDataset,
+    infer,
+    resolve_device,
+    train_network,
+)
+
+_AGGREGATORS = ("pca", "concat", "random")
+
+
+def _softmax(logits):
+    logits = logits - logits.max(axis=1, keepdims=True)
+    expd = np.exp(logits)
+    return expd / expd.sum(axis=1, keepdims=True)
+
+
+def _identity(values):
+    return values
+
+
+def _check_hidden_layer_sizes(hidden_layer_sizes):
+    sizes = hidden_layer_sizes
+    if isinstance(sizes, Integral):
+        sizes = (sizes,)
+    try:
+        sizes = tuple(sizes)
+    except TypeError:
+        sizes = None
+    if (
+        not sizes
+        or not all(isinstance(s, Integral) and not isinstance(s, bool) for s in sizes)
+        or min(sizes) < 1
+    ):
+        raise ValueError(
+            "hidden_layer_sizes must be a positive int or a non-empty tuple of "
+            f"positive ints, e.g. (64, 64); got {hidden_layer_sizes!r}."
+        )
+    return tuple(int(s) for s in sizes)
+
+
+class _BaseRecurrentExpansion(BaseEstimator):
+    """Shared fit/predict logic of the Recurrent Expansion estimators."""
+
+    # With cv, training rows' *predictions* are out-of-fold but their feature
+    # maps are the fold networks' mean, as for every other row: the hidden
+    # units of different networks are different coordinates, and mixing them
+    # across rows ruins the next round (measured in
+    # benchmarks/bench_sinusoid.py, which sets this to True to show it).
+    _out_of_fold_maps = False
+
+    _parameter_constraints: dict = {
+        "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
+        "n_rounds": [Interval(Integral, 1, None, closed="left")],
+        "aggregator": [StrOptions(set(_AGGREGATORS)), HasMethods(["fit", "transform"])],
+        "n_components": [Interval(Integral, 1, None, closed="left")],
+        "cv": ["cv_object", None],
+        "module": [callable, None],
+        "max_epochs": [Interval(Integral, 1, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "lr": [Interval(Real, 0, None, closed="neither")],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "device": [str],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(
+        self,
+        hidden_layer_sizes=(64, 64),
+        *,
+        n_rounds=10,
+        aggregator="pca",
+        n_components=8,
+        cv=None,
+        module=None,
+        max_epochs=100,
+        batch_size=128,
+        lr=1e-3,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=5,
+        tol=1e-4,
+        device="auto",
+        random_state=None,
+        verbose=0,
+    ):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.n_rounds = n_rounds
+        self.aggregator = aggregator
+        self.n_components = n_components
+        self.cv = cv
+        self.module = module
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # ------------------------------------------------------------------
+    # Task-specific hooks (regression / classification)
+
+    def _encode_y(self, y):
+        """Return (y for the networks, number of network outputs)."""
+        raise NotImplementedError
+
+    def _criterion(self):
+        raise NotImplementedError
+
+    def _output_fn(self, outputs):
+        """Network outputs -> the yhat fed to the next round."""
+        raise NotImplementedError
+
+    def _round_loss(self, y_enc, yhat):
+        raise NotImplementedError
+
+    def _round_score(self, y_enc, yhat):
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------
+    # Fitting
+
+    def _validate_X(self, X, reset):
+        X = validate_data(
+            self,
+            X,
+            reset=reset,
+            dtype=[np.float32, np.float64],
+            ensure_min_samples=1 if not reset else 2,
+        )
+        return X.astype(np.float32, copy=False)
+
+    def _make_aggregator(self, seed):
+        if self.aggregator == "pca":
+            agg = PCA(n_components=self.n_components, random_state=seed)
+        elif self.aggregator == "random":
+            agg = GaussianRandomProjection(n_components=self.n_components, random_state=seed)
+        elif self.aggregator == "concat":
+            agg = FunctionTransformer()
+        else:
+            agg = clone(self.aggregator)
+        return Pipeline([("aggregate", agg), ("scale", StandardScaler())])
+
+    def _check_n_components(self, n_maps, n_rows):
+        if self.aggregator not in ("pca", "random"):
+            return
+        limit = n_maps if self.aggregator == "random" else min(n_maps, n_rows)
+        if self.n_components > limit:
+            raise ValueError(
+                f"n_components={self.n_components} is larger than the "
+                f"{self.aggregator!r} aggregator can give: the networks have "
+                f"{n_maps} feature maps"
+                + (f" and there are {n_rows} training rows" if self.aggregator == "pca" else "")
+                + f". Use n_components <= {limit}."
+            )
+
+    def _make_module(self, n_features, n_expansion, n_outputs):
+        if self.module is None:
+            return MLPModule(n_features, n_expansion, n_outputs, self._hidden_layer_sizes)
+        module = self.module(n_features, n_expansion, n_outputs)
+        if not isinstance(module, torch.nn.Module):
+            raise TypeError(
+                "module must be a callable module(n_features, n_expansion, n_outputs) "
+                f"returning a torch.nn.Module; it returned {type(module).__name__}."
+            )
+        for name in ("features", "forward"):
+            if not callable(getattr(module, name, None)):
+                raise TypeError(
+                    f"module {type(module).__name__} has no method {name}(X, Z); see "
+                    "the module contract in RecurrentExpansionRegressor's docstring."
+                )
+        return module
+
+    def _check_module_shapes(self, module, inputs, n_outputs):
+        probe = {k: v[:2].cpu() for k, v in inputs.items()}
+        module = module.to("cpu")
+        with torch.no_grad():
+            out = module(**probe)
+            maps = module.features(**probe)
+        if out.ndim != 2 or out.shape[1] != n_outputs:
+            raise ValueError(
+                f"module.forward(X, Z) must return shape (n_samples, {n_outputs}); "
+                f"it returned {tuple(out.shape)}."
+            )
+        if maps.ndim != 2:
+            raise ValueError(
+                "module.features(X, Z) must return 2-D feature maps "
+                f"(n_samples, n_maps); it returned shape {tuple(maps.shape)}."
+            )
+
+    def _splits(self, X, y_enc, seed):
+        """Training folds for cross-fitting, or None."""
+        if self.cv is None:
+            return None
+        classifier = isinstance(self, ClassifierMixin)
+        if isinstance(self.cv, Integral):
+            if self.cv < 2:
+                raise ValueError(f"cv must be None or an int >= 2; got cv={self.cv}.")
+            kind = StratifiedKFold if classifier else KFold
+            splitter = kind(n_splits=self.cv, shuffle=True, random_state=seed)
+        else:
+            splitter = check_cv(self.cv, y_enc, classifier=classifier)
+        return list(splitter.split(X, y_enc if classifier else None))
+
+    def _fit_member(self, X, Z, y, valid, folds, seed, n_outputs, device, round_idx):
+        """Fit one member (one net, or one per fold); return nets and OOF IMTs."""
+        fit_kwargs = dict(
+            criterion=self._criterion(),
+            max_epochs=self.max_epochs,
+            batch_size=self.batch_size,
+            lr=self.lr,
+            n_iter_no_change=self.n_iter_no_change,
+            tol=self.tol,
+            # every fold net of a member starts from the same weights, so that
+            # their feature maps share coordinates.
+            seed=seed,
+            device=device,
+            verbose=self.verbose,
+        )
+        y_dtype = torch.int64 if y.dtype.kind in "iu" else torch.float32
+        y_valid = None if valid is None else valid[2]
+        valid_data = None
+        if valid is not None:
+            valid_data = TensorDataset(
+                {"X": valid[0], "Z": valid[1]}, y_valid, device=device, y_dtype=y_dtype
+            )
+        index_sets = [(np.arange(len(X)), None)] if folds is None else folds
+        nets = []
+        yhat = maps = None
+        for train_idx, held_idx in index_sets:
+            data = TensorDataset(
+                {"X": X[train_idx], "Z": Z[train_idx]}, y[train_idx], device=device, y_dtype=y_dtype
+            )
+            module = self._make_module(X.shape[1], Z.shape[1], n_outputs)
+            if round_idx == 0 and not nets:
+                self._check_module_shapes(module, data.X, n_outputs)
+            net = train_network(module, data, valid_data, **fit_kwargs)
+            nets.append(net)
+            if held_idx is None:  # in-sample IMTs
+                rows, inputs = train_idx, data.X
+            else:  # out-of-fold IMTs
+                rows, inputs = held_idx, round_inputs(X[held_idx], Z[held_idx], device)
+            out, feats = infer(net.module_, inputs)
+            out = self._output_fn(out)
+            if yhat is None:
+                yhat = np.empty((len(X), out.shape[1]))
+                maps = np.empty((len(X), feats.shape[1]))
+            yhat[rows], maps[rows] = out, feats
+        if folds is not None and not self._out_of_fold_maps:
+            maps = member_outputs(nets, round_inputs(X, Z, device), self._output_fn)[1]
+        return nets, yhat, maps
+
+    def _fit_round(self, X, Z, y, valid, folds, seed, n_outputs, device, round_idx):
+        nets, yhat, maps = self._fit_member(
+            X, Z, y, valid, folds, seed, n_outputs, device, round_idx
+        )
+        members = [nets]
+        weights = np.ones(1)
+        rnd = ExpansionRound(members=members, weights=weights, n_maps=maps.shape[1])
+        valid_imts = None
+        if valid is not None:
+            inputs = round_inputs(valid[0], valid[1], device)
+            valid_imts = combine_members(
+                [member_outputs(nets, inputs, self._output_fn)], weights
+            )
+        return rnd, (yhat, maps), valid_imts
+
+    def _fit_rounds(self, X, y_enc, n_outputs):
+        device = resolve_device(self.device)
+        rng = check_random_state(self.random_state)
+        seeds = rng.randint(np.iinfo(np.int32).max, size=self.n_rounds + 2)
+        classifier = isinstance(self, ClassifierMixin)
+
+        valid = None
+        if self.early_stopping:
+            n_valid = int(np.ceil(self.validation_fraction * len(X)))
+            if n_valid < 1 or len(X) - n_valid < 2:
+                raise ValueError(
+                    f"early_stopping=True with validation_fraction={self.validation_fraction} "
+                    f"leaves no validation or too few training rows out of {len(X)}; "
+                    "use more samples, another validation_fraction, or early_stopping=False."
+                )
+            stratify = y_enc if classifier else None
+            try:
+                X, X_va, y_enc, y_va = train_test_split(
+                    X, y_enc, test_size=n_valid, random_state=seeds[-1], stratify=stratify
+                )
+            except ValueError:  # a class too rare to stratify
+                X, X_va, y_enc, y_va = train_test_split(
+                    X, y_enc, test_size=n_valid, random_state=seeds[-1]
+                )
+            valid = [X_va, np.zeros((len(X_va), 0), np.float32), y_va]
+
+        if self.module is None:
+            self._check_n_components(self._hidden_layer_sizes[-1], len(X))
+        folds = self._splits(X, y_enc, seeds[-2])
+        Z = np.zeros((len(X), 0), np.float32)
+
+        self.rounds_, self.history_ = [], []
+        best_loss, best_round, stale = np.inf, 0, 0
+        self.interrupted_ = False
+        for r in range(self.n_rounds):
+            start = time.perf_counter()
+            try:
+                rnd, (yhat, maps), valid_imts = self._fit_round(
+                    X, Z, y_enc, valid, folds, int(seeds[r]), n_outputs, device, r
+                )
+            except DivergenceError as exc:
+                raise DivergenceError(
+                    f"{type(self).__name__}: training diverged in round {r} ({exc}). "
+                    f"Lower lr (now {self.lr}), or standardise X (e.g. "
+                    "Pipeline(StandardScaler(), ...))."
+                ) from None
+            except KeyboardInterrupt:
+                if not self.rounds_:
+                    raise
+                warnings.warn(
+                    f"fit interrupted during round {r}: round {r} was discarded and "
+                    f"the {len(self.rounds_)} finished round(s) are kept.",
+                    UserWarning,
+                )
+                self.interrupted_ = True
+                break
+            record = self._record(r, rnd, y_enc, yhat, valid, valid_imts)
+            record["seconds"] = time.perf_counter() - start
+            self.rounds_.append(rnd)
+            self.history_.append(record)
+
+            stop = False
+            if valid is not None:
+                if record["valid_loss"] < best_loss - self.tol:
+                    best_loss, best_round, stale = record["valid_loss"], r, 0
+                else:
+                    stale += 1
+                    stop = stale >= self.n_iter_no_change
+            else:
+                best_round = r
+            if self.verbose:
+                self._print_round(record)
+            if stop or r == self.n_rounds - 1:
+                break
+            if r == 0:
+                self._check_n_components(maps.shape[1], len(X))
+            rnd.aggregator = self._make_aggregator(int(seeds[r])).fit(maps)
+            Z = expand(rnd, yhat, maps)
+            if valid is not None:
+                valid[1] = expand(rnd, *valid_imts)
+        self.best_round_ = best_round
+        self.n_rounds_ = len(self.rounds_)
+        self.device_ = device
+        for i, record in enumerate(self.history_):
+            record["best"] = i == best_round
+        if self.verbose and valid is not None:
+            print(f"best round: {best_round}")
+        return self
+
+    def _record(self, r, rnd, y_enc, yhat, valid, valid_imts):
+        curves = [np.asarray(net.history[:, "train_loss"], dtype=float) for net in rnd.nets]
+        record = {
+            "round": r,
+            "train_loss": self._round_loss(y_enc, yhat),
+            "train_score": self._round_score(y_enc, yhat),
+            "valid_loss": np.nan,
+            "valid_score": np.nan,
+            "aulc": float(np.mean([aulc(c) for c in curves])),
+            "epochs": int(np.mean([len(c) for c in curves])),
+            "curve": curves[0].tolist(),
+        }
+        if valid is not None:
+            record["valid_loss"] = self._round_loss(valid[2], valid_imts[0])
+            record["valid_score"] = self._round_score(valid[2], valid_imts[0])
+        return record
+
+    def _print_round(self, record):
+        if record["round"] == 0:
+            print(f"{'round':>5} {'train loss':>11} {'valid loss':>11} {'AULC':>9} "
+                  f"{'epochs':>6} {'seconds':>8}")
+        print(
+            f"{record['round']:>5} {record['train_loss']:>11.5f} {record['valid_loss']:>11.5f} "
+            f"{record['aulc']:>9.5f} {record['epochs']:>6d} {record['seconds']:>8.2f}"
+        )
+
+    # ------------------------------------------------------------------
+    # Inference
+
+    def _staged_yhat(self, X, last=None):
+        check_is_fitted(self)
+        X = self._validate_X(X, reset=False)
+        yield from staged_imts(self.rounds_, X, self._output_fn, self.device_, last)
+
+    def _final_yhat(self, X):
+        for yhat in self._staged_yhat(X, last=self.best_round_):
+            pass
+        return yhat
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = False
+        return tags
+
+    def _fit_common(self):
+        self._hidden_layer_sizes = _check_hidden_layer_sizes(self.hidden_layer_sizes)
+        resolve_device(self.device)
+
+
+_COMMON_PARAMS_DOC = """
+    hidden_layer_sizes : int or tuple of int, default=(64, 64)
+        Widths of the hidden ReLU layers of each round's network. The last
+        hidden layer's activations are the feature maps passed on.
+
+    n_rounds : int, default=10
+        Maximum number of rounds (networks in the chain).
+
+    aggregator : {"pca", "concat", "random"} or transformer, default="pca"
+        ``rho``: how a round's feature maps are compressed before they join
+        the next round's input. ``"pca"``: PCA to ``n_components``;
+        ``"concat"``: the maps unchanged; ``"random"``: a Gaussian random
+        projection to ``n_components``; or any scikit-learn transformer
+        (cloned for each round). The result is always standardised.
+
+    n_components : int, default=8
+        Output width of the ``"pca"`` and ``"random"`` aggregators; at most
+        the number of feature maps.
+
+    cv : None, int or cross-validation splitter, default=None
+        How the IMTs (maps and predictions) of the *training* rows are made.
+        None: in-sample, by the network that trained on them, as in the
+        original method. An int k or a splitter: cross-fitted -- each round
+        trains one network per fold, all from the same initial weights, and a
+        training row's IMTs come from the network that did not see it;
+        other rows get the mean of the fold networks. An int gives a shuffled
+        (stratified, for classifiers) K-fold seeded by ``random_state``.
+
+    module : callable or None, default=None
+        A custom network: ``module(n_features, n_expansion, n_outputs)``
+        returns a ``torch.nn.Module`` with ``forward(X, Z)`` (outputs,
+        ``(n_samples, n_outputs)``; logits for classifiers) and
+        ``features(X, Z)`` (the feature maps passed on, ``(n_samples,
+        n_maps)``). ``X`` is the raw input, ``Z`` the expansion vector
+        (``n_expansion`` columns, none in round 0). Use
+        ``functools.partial`` for extra arguments; the class must live in an
+        importable module for pickling. ``hidden_layer_sizes`` is then unused.
+
+    max_epochs : int, default=100
+        Epochs per network (fewer with early stopping).
+
+    batch_size : int, default=128
+        Mini-batch size; batches are slices of shuffled device tensors.
+
+    lr : float, default=1e-3
+        Adam learning rate.
+
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the rows (stratified for
+        classifiers) once, for the whole fit. Each network stops after
+        ``n_iter_no_change`` epochs without improving its validation loss and
+        keeps its best weights; rounds stop after ``n_iter_no_change`` rounds
+        without improving, and ``best_round_`` is the round of lowest
+        validation loss -- this detects the representation glitch. With
+        False, every row trains, all ``n_rounds`` rounds are fitted and the
+        last one is used.
+
+    validation_fraction : float, default=0.1
+        Fraction of rows held out when ``early_stopping=True``.
+
+    n_iter_no_change : int, default=5
+        Patience, in epochs for each network and in rounds for the chain.
+
+    tol : float, default=1e-4
+        Minimum decrease of the validation loss that counts as improving.
+
+    device : str, default="auto"
+        ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"``,
+        ``"cuda:1"``...
+
+    random_state : int, RandomState instance or None, default=None
+        Seeds weights, shuffling, splits and aggregators. A fixed value makes
+        a fit reproducible on the same device.
+
+    verbose : int, default=0
+        1 prints one line per round; 2 also every epoch.
+"""
+
+_COMMON_ATTRS_DOC = """
+    rounds_ : list of ExpansionRound
+        The fitted rounds: ``rounds_[i].nets`` (skorch nets, ``net.module_``
+        is the torch module, ``net.history`` its learning curve) and
+        ``rounds_[i].aggregator`` (the fitted ``rho``, None for the last).
+
+    history_ : list of dict
+        One dict per round: ``round``, ``train_loss`` and ``train_score``
+        (on the training rows' IMTs: in-sample, or out-of-fold with ``cv``),
+        ``valid_loss`` and ``valid_score`` (NaN without early stopping),
+        ``aulc`` (area under the round's training loss curve divided by its
+        epochs), ``epochs``, ``seconds``, ``curve`` (per-epoch training
+        loss of the round's first network) and ``best``.
+
+    best_round_ : int
+        Index of the round used by ``predict``.
+
+    n_rounds_ : int
+        Number of rounds fitted (fewer than ``n_rounds`` after early stop).
+
+    interrupted_ : bool
+        True when fit was stopped by ``KeyboardInterrupt`` after at least one
+        finished round; the finished rounds are kept and usable.
+
+    device_ : str
+        The torch device the networks were trained on.
+
+    n_features_in_ : int
+        Number of features seen during fit.
+
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Feature names, when X has string column names.
+"""
+
+
+class RecurrentExpansionRegressor(RegressorMixin, _BaseRecurrentExpansion):
+    __doc__ = (
+        """Recurrent Expansion regressor: networks that learn from earlier networks.
+
+    Round 0 trains a network on ``X``. Round ``i`` trains a new network on
+    ``X`` plus the previous round's compressed feature maps and predictions
+    (its IMTs). ``predict`` runs the chain up to ``best_round_``. Targets are
+    standardised internally; one or several outputs are supported.
+
+    Parameters
+    ----------"""
+        + _COMMON_PARAMS_DOC
+        + """
+    Attributes
+    ----------"""
+        + _COMMON_ATTRS_DOC
+        + """
+    See Also
+    --------
+    RecurrentExpansionClassifier : The classification twin.
+    sklearn.neural_network.MLPRegressor : A single network, no expansion.
+
+    Notes
+    -----
+    A ``KeyboardInterrupt`` during fit after round 0 discards the round in
+    progress, keeps the finished ones (``interrupted_`` is set, a warning is
+    shown) and returns the fitted estimator. A diverging loss raises
+    ``DivergenceError`` naming the round.
+
+    Examples
+    --------
+    >>> from sklearn_recursive import RecurrentExpansionRegressor
+    >>> from sklearn_recursive.datasets import make_sinusoid
+    >>> X, y = make_sinusoid(n_samples=200, random_state=0)
+    >>> reg = RecurrentExpansionRegressor((16,), n_rounds=2, n_components=2,
+    ...                                   max_epochs=5, random_state=0).fit(X, y)
+    >>> reg.predict(X[:3]).shape
+    (3,)
+    >>> len(reg.history_)
+    2
+    """
+    )
+
+    def _encode_y(self, y):
+        y = np.asarray(y, dtype=np.float64)
+        self._y_1d = y.ndim == 1
+        y2 = y.reshape(len(y), -1)
+        self.y_mean_ = y2.mean(axis=0)
+        scale = y2.std(axis=0)
+        self.y_scale_ = np.where(scale > 0, scale, 1.0)
+        return ((y2 - self.y_mean_) / self.y_scale_).astype(np.float32), y2.shape[1]
+
+    def _criterion(self):
+        return torch.nn.MSELoss
+
+    def _output_fn(self, outputs):
+        return outputs
+
+    def _round_loss(self, y_enc, yhat):
+        return float(np.mean((yhat - y_enc) ** 2))
+
+    def _round_score(self, y_enc, yhat):
+        return float(r2_score(y_enc, yhat))
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y):
+        """Fit the chain of rounds.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+
+        Returns
+        -------
+        self : object
+        """
+        self._fit_common()
+        y = _check_numeric_y(y, type(self).__name__)
+        X, y = validate_data(
+            self, X, y, dtype=[np.float32, np.float64], multi_output=True,
+            y_numeric=True, ensure_min_samples=2,
+        )
+        if y.ndim > 2:
+            raise ValueError(f"y must be 1-D or 2-D; got shape {y.shape}.")
+        X = X.astype(np.float32, copy=False)
+        y_enc, n_outputs = self._encode_y(y)
+        return self._fit_rounds(X, y_enc, n_outputs)
+
+    def _decode(self, yhat):
+        pred = yhat * self.y_scale_ + self.y_mean_
+        return pred.ravel() if self._y_1d else pred
+
+    def predict(self, X):
+        """Predict with the chain up to ``best_round_``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+        """
+        return self._decode(self._final_yhat(X))
+
+    def staged_predict(self, X):
+        """Yield the prediction after each fitted round, round 0 first.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Yields
+        ------
+        y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+        """
+        for yhat in self._staged_yhat(X):
+            yield self._decode(yhat)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        tags.target_tags.single_output = True
+        return tags
+
+
+class RecurrentExpansionClassifier(ClassifierMixin, _BaseRecurrentExpansion):
+    __doc__ = (
+        """Recurrent Expansion classifier: networks that learn from earlier networks.
+
+    Like `RecurrentExpansionRegressor`, with a cross-entropy loss; the
+    predicted class probabilities are the yhat that feeds the next round.
+
+    Parameters
+    ----------"""
+        + _COMMON_PARAMS_DOC
+        + """
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        The class labels.
+"""
+        + _COMMON_ATTRS_DOC
+        + """
+    See Also
+    --------
+    RecurrentExpansionRegressor : The regression twin.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from sklearn_recursive import RecurrentExpansionClassifier
+    >>> X, y = load_iris(return_X_y=True)
+    >>> clf = RecurrentExpansionClassifier((16,), n_rounds=2, n_components=2,
+    ...                                    max_epochs=5, random_state=0).fit(X, y)
+    >>> clf.predict_proba(X[:2]).shape
+    (2, 3)
+    """
+    )
+
+    def _criterion(self):
+        return torch.nn.CrossEntropyLoss
+
+    def _output_fn(self, outputs):
+        return _softmax(outputs)
+
+    def _round_loss(self, y_enc, yhat):
+        return float(log_loss(y_enc, yhat, labels=np.arange(yhat.shape[1])))
+
+    def _round_score(self, y_enc, yhat):
+        return float(accuracy_score(y_enc, yhat.argmax(axis=1)))
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y):
+        """Fit the chain of rounds.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+            Class labels.
+
+        Returns
+        -------
+        self : object
+        """
+        self._fit_common()
+        X, y = validate_data(self, X, y, dtype=[np.float32, np.float64], ensure_min_samples=2)
+        check_classification_targets(y)
+        X = X.astype(np.float32, copy=False)
+        encoder = LabelEncoder().fit(y)
+        self.classes_ = encoder.classes_
+        if len(self.classes_) < 2:
+            raise ValueError(
+                f"{type(self).__name__} needs samples of at least 2 classes in y; "
+                f"got 1 class: {self.classes_[0]!r}."
+            )
+        y_enc = encoder.transform(y).astype(np.int64)
+        return self._fit_rounds(X, y_enc, len(self.classes_))
+
+    def predict_proba(self, X):
+        """Class probabilities of the chain up to ``best_round_``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+        """
+        return self._final_yhat(X)
+
+    def predict(self, X):
+        """Predict class labels with the chain up to ``best_round_``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,)
+        """
+        return self.classes_[self.predict_proba(X).argmax(axis=1)]
+
+    def staged_predict_proba(self, X):
+        """Yield class probabilities after each fitted round.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Yields
+        ------
+        proba : ndarray of shape (n_samples, n_classes)
+        """
+        yield from self._staged_yhat(X)
+
+    def staged_predict(self, X):
+        """Yield class labels after each fitted round.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Yields
+        ------
+        y : ndarray of shape (n_samples,)
+        """
+        for proba in self._staged_yhat(X):
+            yield self.classes_[proba.argmax(axis=1)]
+
+
+def _check_numeric_y(y, name):
+    """Reject string targets for a regressor with a message that says so."""
+    arr = np.asarray(y) if not hasattr(y, "dtype") else y
+    kind = getattr(arr, "dtype", np.dtype(float)).kind
+    if kind in "USO":
+        try:
+            np.asarray(arr, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"{name} needs numeric y; got non-numeric values (dtype "
+                f"{np.asarray(arr).dtype}). For class labels use "
+                "RecurrentExpansionClassifier."
+            ) from None
+    return y

@@ -1,0 +1,312 @@
+"""A fast, well-behaved training path for small networks on skorch.
+
+skorch's default data path builds every batch sample by sample through a
+``DataLoader`` and a collate function.  For the small tabular networks of this
+package that costs several times the network's own work.  Here the data are
+moved to the device once, as tensors, and each batch is a slice of them.  The
+rest of skorch (callbacks, history, early stopping, checkpointing) is used as
+is.
+
+The helpers also fix what skorch leaves to the user: float32 inputs, targets
+of the right shape, shuffling, no silent validation split, seeding, a
+``device="auto"`` choice, a guard against a diverging loss, and a
+``KeyboardInterrupt`` that reaches the caller instead of being swallowed.
+"""
+
+from collections.abc import Mapping
+
+import numpy as np
+import torch
+from skorch import NeuralNet
+from skorch.callbacks import Callback, EarlyStopping
+from skorch.helper import predefined_split
+
+__all__ = ["DivergenceError"]
+
+
+class DivergenceError(FloatingPointError):
+    """Raised when a network's training loss stops being finite.
+
+    A diverging loss (usually a learning rate that is too high, or inputs on a
+    very large scale) would otherwise leave a model that predicts NaN.
+    """
+
+
+def resolve_device(device):
+    """Return the torch device string that ``device`` asks for.
+
+    ``"auto"`` means CUDA when PyTorch sees a GPU, the CPU otherwise.
+    """
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(
+            f"device must be 'auto', 'cpu', 'cuda' or a torch device string such "
+            f"as 'cuda:1'; got {device!r}."
+        ) from exc
+    if parsed.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(
+            f"device={device!r} was asked for but PyTorch sees no CUDA device; "
+            "use device='auto' or device='cpu'."
+        )
+    return str(parsed)
+
+
+def _to_tensor(array, device, dtype):
+    # torch.tensor copies: read-only or memory-mapped arrays are fine.
+    return torch.tensor(np.asarray(array), dtype=dtype, device=device)
+
+
+class TensorDataset(torch.utils.data.Dataset):
+    """Tensors already on the device, sliced into batches by `SliceIterator`.
+
+    Parameters
+    ----------
+    X : array or dict of arrays
+        Network inputs; a dict is passed to ``module.forward`` as keyword
+        arguments.  Floating arrays are stored as float32.
+    y : array or None
+        Targets, stored as given by ``y_dtype``.
+    device : str
+        Where the tensors live.
+    """
+
+    def __init__(self, X, y=None, device="cpu", y_dtype=torch.float32):
+        if isinstance(X, Mapping):
+            self.X = {k: _to_tensor(v, device, torch.float32) for k, v in X.items()}
+        else:
+            self.X = _to_tensor(X, device, torch.float32)
+        self.y = None if y is None else _to_tensor(y, device, y_dtype)
+
+    def __len__(self):
+        first = next(iter(self.X.values())) if isinstance(self.X, dict) else self.X
+        return len(first)
+
+    def __getitem__(self, index):  # random access, for completeness
+        return _take(self.X, index), None if self.y is None else self.y[index]
+
+
+def _take(X, index):
+    if isinstance(X, dict):
+        return {k: v[index] for k, v in X.items()}
+    return X[index]
+
+
+class SliceIterator:
+    """Iterate over a `TensorDataset` in contiguous slices.
+
+    With ``shuffle=True`` the rows are permuted once per epoch (one gather)
+    and then sliced, which is what a hand-written PyTorch loop does.
+    """
+
+    def __init__(self, dataset, batch_size, shuffle=False, seed=None):
+        self.dataset = dataset
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.generator = None
+        if shuffle:
+            self.generator = torch.Generator()
+            self.generator.manual_seed(0 if seed is None else int(seed))
+
+    def __len__(self):
+        n = len(self.dataset)
+        return (n + self.batch_size - 1) // self.batch_size
+
+    def __iter__(self):
+        X, y = self.dataset.X, self.dataset.y
+        n = len(self.dataset)
+        if self.shuffle:
+            perm = torch.randperm(n, generator=self.generator)
+            device = y.device if y is not None else None
+            if device is not None and device.type != "cpu":
+                perm = perm.to(device)
+            X, y = _take(X, perm), (None if y is None else y[perm])
+        for start in range(0, n, self.batch_size):
+            stop = start + self.batch_size
+            yield _take(X, slice(start, stop)), (None if y is None else y[start:stop])
+
+
+class StopOnNonFiniteLoss(Callback):
+    """Stop training with a `DivergenceError` when the loss is NaN or inf."""
+
+    def on_epoch_end(self, net, **kwargs):
+        loss = net.history[-1, "train_loss"]
+        if not np.isfinite(loss):
+            raise DivergenceError(
+                f"the training loss became {loss} at epoch {len(net.history)}"
+            )
+
+
+class _StopTraining(Exception):
+    """Early stopping's signal; unlike ``KeyboardInterrupt``, not a user's."""
+
+
+class PatienceStopping(EarlyStopping):
+    """skorch's `EarlyStopping`, stopping with `_StopTraining`.
+
+    skorch's callback stops by raising ``KeyboardInterrupt``, which
+    ``NeuralNet.partial_fit`` swallows -- as it swallows a user's Ctrl-C.
+    A distinct signal lets `FastNet` tell the two apart.
+    """
+
+    def on_epoch_end(self, net, **kwargs):
+        try:
+            super().on_epoch_end(net, **kwargs)
+        except KeyboardInterrupt:
+            raise _StopTraining from None
+
+
+class FastNet(NeuralNet):
+    """skorch ``NeuralNet`` that lets a user's ``KeyboardInterrupt`` through.
+
+    skorch swallows ``KeyboardInterrupt`` inside ``partial_fit`` and returns
+    as if training had finished; a multi-round fit must know it was stopped.
+    Early stopping (`PatienceStopping`) still ends training quietly.
+    """
+
+    def _set_training(self, training=True):
+        # skorch calls this once per batch; ``Module.train`` walks every
+        # submodule each time.  Only walk when a mode actually changes.
+        for name in self._modules + self._criteria:
+            module = getattr(self, name + "_")
+            if isinstance(module, torch.nn.Module) and module.training != training:
+                module.train(training)
+
+    def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
+        # skorch's loop, except that the batch size is read off the target
+        # slice instead of measuring every input of a dict batch (get_len).
+        if iterator is None:
+            return
+        batch_count = 0
+        for batch in iterator:
+            self.notify("on_batch_begin", batch=batch, training=training)
+            step = step_fn(batch, **fit_params)
+            self.history.record_batch(prefix + "_loss", step["loss"].item())
+            self.history.record_batch(prefix + "_batch_size", len(batch[1]))
+            self.notify("on_batch_end", batch=batch, training=training, **step)
+            batch_count += 1
+        self.history.record(prefix + "_batch_count", batch_count)
+
+    def partial_fit(self, X, y=None, classes=None, **fit_params):
+        if not self.initialized_:
+            self.initialize()
+        self.notify("on_train_begin", X=X, y=y)
+        try:
+            self.fit_loop(X, y, **fit_params)
+        except _StopTraining:
+            pass
+        finally:
+            self.notify("on_train_end", X=X, y=y)
+        return self
+
+
+def train_network(
+    module,
+    train_data,
+    valid_data,
+    *,
+    criterion,
+    max_epochs,
+    batch_size,
+    lr,
+    n_iter_no_change,
+    tol,
+    seed,
+    device,
+    verbose=0,
+):
+    """Train ``module`` with skorch on tensors already on ``device``.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        An instantiated module (not yet initialised by skorch).
+    train_data, valid_data : TensorDataset or None
+        ``valid_data`` enables early stopping on its loss.
+    seed : int
+        Seeds the module's initial weights (without touching the global
+        torch RNG state) and the shuffling.
+
+    Returns
+    -------
+    net : FastNet
+        The fitted net; ``net.module_`` holds the trained module.
+    """
+    callbacks = [("nonfinite", StopOnNonFiniteLoss())]
+    if valid_data is not None:
+        callbacks.append(
+            (
+                "early_stopping",
+                PatienceStopping(
+                    monitor="valid_loss",
+                    patience=n_iter_no_change,
+                    threshold=tol,
+                    threshold_mode="abs",
+                    load_best=True,
+                ),
+            )
+        )
+    net = FastNet(
+        module=module,
+        criterion=criterion,
+        optimizer=torch.optim.Adam,
+        lr=lr,
+        max_epochs=max_epochs,
+        batch_size=batch_size,
+        iterator_train=SliceIterator,
+        iterator_train__shuffle=True,
+        iterator_train__seed=seed,
+        iterator_valid=SliceIterator,
+        train_split=None if valid_data is None else predefined_split(valid_data),
+        callbacks=callbacks,
+        device=device,
+        verbose=int(verbose >= 2),
+    )
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        net.initialize()
+    try:
+        net.partial_fit(train_data, None)
+    finally:
+        # The validation tensors are not needed after fit: do not pickle them.
+        net.train_split = None
+    return net
+
+
+def features_and_output(module, **inputs):
+    """Feature maps and output of ``module`` in one call.
+
+    Modules may define ``features_and_output`` to share the forward pass;
+    otherwise ``features`` and ``forward`` are called one after the other.
+    """
+    if hasattr(module, "features_and_output"):
+        return module.features_and_output(**inputs)
+    return module.features(**inputs), module(**inputs)
+
+
+@torch.no_grad()
+def infer(module, X, batch_size=4096):
+    """Run ``module`` in eval mode on a `TensorDataset`'s inputs.
+
+    Returns
+    -------
+    outputs : ndarray of shape (n_samples, n_outputs), float64
+    maps : ndarray of shape (n_samples, n_maps), float64
+        What ``module.features`` returns: the feature maps fed forward.
+    """
+    was_training = module.training
+    module.eval()
+    outputs, maps = [], []
+    try:
+        n = len(X) if not isinstance(X, dict) else len(next(iter(X.values())))
+        for start in range(0, n, batch_size):
+            batch = _take(X, slice(start, start + batch_size))
+            kwargs = batch if isinstance(batch, dict) else {"X": batch}
+            feats, out = features_and_output(module, **kwargs)
+            outputs.append(out.double().cpu().numpy())
+            maps.append(feats.double().cpu().numpy())
+    finally:
+        module.train(was_training)
+    return np.concatenate(outputs), np.concatenate(maps)
