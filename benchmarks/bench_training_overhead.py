@@ -45,7 +45,7 @@ def our_path(X, y, epochs, batch_size, lr, seed):
     # exactly what a round-0 network of RecurrentExpansionRegressor runs
     data = TensorDataset({"X": X, "Z": np.zeros((len(X), 0), np.float32)}, y)
     return train_network(
-        MLPModule(X.shape[1], 0, 1), data, None, criterion=torch.nn.MSELoss,
+        lambda: MLPModule(X.shape[1], 0, 1), data, None, criterion=torch.nn.MSELoss,
         max_epochs=epochs, batch_size=batch_size, lr=lr, n_iter_no_change=5,
         tol=0.0, seed=seed, device="cpu",
     )
@@ -78,7 +78,7 @@ def main():
     if not args.skip_skorch_default:
         runners["skorch defaults"] = skorch_default
     times = {name: [] for name in runners}
-    for name, fn in runners.items():  # warm-up
+    for fn in runners.values():  # warm-up
         fn(X[:512], y[:512], 1, args.batch_size, 1e-3, 0)
     for rep in range(args.repeats):
         for name, fn in runners.items():

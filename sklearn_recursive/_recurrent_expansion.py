@@ -275,10 +275,13 @@ class _BaseRecurrentExpansion(BaseEstimator):
             data = TensorDataset(
                 {"X": X[train_idx], "Z": Z[train_idx]}, y[train_idx], device=device, y_dtype=y_dtype
             )
-            module = self._make_module(X.shape[1], Z.shape[1], n_outputs)
+            def make_module():
+                return self._make_module(X.shape[1], Z.shape[1], n_outputs)
+
             if round_idx == 0 and not nets:
-                self._check_module_shapes(module, data.X, n_outputs)
-            net = train_network(module, data, valid_data, **fit_kwargs)
+                with torch.random.fork_rng(devices=[]):
+                    self._check_module_shapes(make_module(), data.X, n_outputs)
+            net = train_network(make_module, data, valid_data, **fit_kwargs)
             nets.append(net)
             if held_idx is None:  # in-sample IMTs
                 rows, inputs = train_idx, data.X
@@ -362,6 +365,7 @@ class _BaseRecurrentExpansion(BaseEstimator):
                     f"fit interrupted during round {r}: round {r} was discarded and "
                     f"the {len(self.rounds_)} finished round(s) are kept.",
                     UserWarning,
+                    stacklevel=3,
                 )
                 self.interrupted_ = True
                 break
@@ -433,8 +437,8 @@ class _BaseRecurrentExpansion(BaseEstimator):
         yield from staged_imts(self.rounds_, X, self._output_fn, self.device_, last)
 
     def _final_yhat(self, X):
-        for yhat in self._staged_yhat(X, last=self.best_round_):
-            pass
+        check_is_fitted(self)
+        *_, yhat = self._staged_yhat(X, last=self.best_round_)
         return yhat
 
     def __sklearn_tags__(self):
@@ -785,7 +789,8 @@ class RecurrentExpansionClassifier(ClassifierMixin, _BaseRecurrentExpansion):
         -------
         y : ndarray of shape (n_samples,)
         """
-        return self.classes_[self.predict_proba(X).argmax(axis=1)]
+        proba = self.predict_proba(X)
+        return self.classes_[proba.argmax(axis=1)]
 
     def staged_predict_proba(self, X):
         """Yield class probabilities after each fitted round.

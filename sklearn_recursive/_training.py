@@ -203,7 +203,7 @@ class FastNet(NeuralNet):
 
 
 def train_network(
-    module,
+    make_module,
     train_data,
     valid_data,
     *,
@@ -221,8 +221,9 @@ def train_network(
 
     Parameters
     ----------
-    module : torch.nn.Module
-        An instantiated module (not yet initialised by skorch).
+    make_module : callable
+        ``make_module()`` returns the torch module to train; it is called
+        under ``seed`` so that the initial weights are reproducible.
     train_data, valid_data : TensorDataset or None
         ``valid_data`` enables early stopping on its loss.
     seed : int
@@ -248,6 +249,9 @@ def train_network(
                 ),
             )
         )
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        module = make_module()
     net = FastNet(
         module=module,
         criterion=criterion,
@@ -264,9 +268,7 @@ def train_network(
         device=device,
         verbose=int(verbose >= 2),
     )
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        net.initialize()
+    net.initialize()
     try:
         net.partial_fit(train_data, None)
     finally:

@@ -1,0 +1,56 @@
+import numpy as np
+import pytest
+import torch
+
+from sklearn_recursive import RecurrentExpansionClassifier, RecurrentExpansionRegressor
+
+# Tiny networks and few epochs: every fit in the suite takes well under a second.
+FAST = dict(
+    hidden_layer_sizes=(16,),
+    n_rounds=2,
+    n_components=2,
+    max_epochs=20,
+    batch_size=32,
+    lr=1e-2,
+    device="cpu",
+    random_state=0,
+)
+
+
+def fast(estimator_class, **params):
+    """An estimator with the suite's fast settings, overridden by ``params``."""
+    return estimator_class(**{**FAST, **params})
+
+
+@pytest.fixture
+def seed():
+    return 0
+
+
+@pytest.fixture
+def regression_data(seed):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((120, 4)).astype(np.float32)
+    y = (X[:, 0] - 2 * X[:, 1] + 0.1 * rng.standard_normal(120)).astype(np.float32)
+    return X, y
+
+
+@pytest.fixture
+def classification_data(seed):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((120, 4)).astype(np.float32)
+    y = np.where(X[:, 0] + X[:, 1] > 0, "yes", "no").astype(object)
+    y[X[:, 2] > 1.0] = "maybe"
+    return X, y
+
+
+@pytest.fixture(params=["regressor", "classifier"])
+def estimator_and_data(request, regression_data, classification_data):
+    if request.param == "regressor":
+        return fast(RecurrentExpansionRegressor), regression_data
+    return fast(RecurrentExpansionClassifier), classification_data
+
+
+requires_cuda = pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="needs a CUDA device (none visible to PyTorch)"
+)
