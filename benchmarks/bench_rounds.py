@@ -13,9 +13,9 @@ IMT inference on the training rows, the round record) and the rest of
 ``fit`` (input checks, and between rounds the fit of ``rho`` and the
 expansion), each as a fraction of R x the 1-round fit time.
 
-Torch runs on one thread by default (``--threads``): on a shared 2-core
-machine, torch's multi-threaded kernels on these small networks made single
-fits vary by more than 10x from run to run.
+Torch and numpy's BLAS run on one thread by default (``--threads``): on a
+shared 2-core machine, multi-threaded kernels on these small problems made
+single fits (and the PCA aggregator) vary by more than 10x from run to run.
 
     python benchmarks/bench_rounds.py [--rounds 5] [--repeats 7] [--quick]
 """
@@ -27,6 +27,7 @@ import time
 import numpy as np
 import torch
 from sklearn.datasets import make_regression
+from threadpoolctl import threadpool_limits
 
 from sklearn_recursive import RecurrentExpansionRegressor
 from sklearn_recursive.datasets import make_sinusoid
@@ -81,6 +82,7 @@ def main():
         args.rows, args.epochs, args.repeats = 1000, 5, 3
 
     torch.set_num_threads(args.threads)
+    threadpool_limits(args.threads)  # numpy's BLAS too (the PCA aggregator)
     X, y = make_data(args.data, args.rows, 0)
     R = args.rounds
     params = dict(
@@ -102,7 +104,7 @@ def main():
     print(f"RecurrentExpansionRegressor, {args.data} data {X.shape[0]}x{X.shape[1]}, hidden "
           f"{tuple(args.hidden)}, n_components {args.n_components}, cv {args.cv}, "
           f"{args.epochs} epochs, batch {args.batch_size}, device cpu, torch threads "
-          f"{torch.get_num_threads()}, {args.repeats} alternating repeats")
+          f"{torch.get_num_threads()} (BLAS {args.threads}), {args.repeats} alternating repeats")
     print()
     print("component                 R x (1 round)   R rounds      extra   "
           "(fractions of R x median wall of the 1-round fit)")

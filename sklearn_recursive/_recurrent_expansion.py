@@ -288,6 +288,8 @@ class _BaseRecurrentExpansion(BaseEstimator):
             else:  # out-of-fold IMTs
                 rows, inputs = held_idx, round_inputs(X[held_idx], Z[held_idx], device)
             out, feats = infer(net.module_, inputs)
+            if not (np.isfinite(out).all() and np.isfinite(feats).all()):
+                raise DivergenceError("the network's outputs or feature maps are not finite")
             out = self._output_fn(out)
             if yhat is None:
                 yhat = np.empty((len(X), out.shape[1]))
@@ -647,8 +649,6 @@ class RecurrentExpansionRegressor(RegressorMixin, _BaseRecurrentExpansion):
             self, X, y, dtype=[np.float32, np.float64], multi_output=True,
             y_numeric=True, ensure_min_samples=2,
         )
-        if y.ndim > 2:
-            raise ValueError(f"y must be 1-D or 2-D; got shape {y.shape}.")
         X = X.astype(np.float32, copy=False)
         y_enc, n_outputs = self._encode_y(y)
         return self._fit_rounds(X, y_enc, n_outputs)
@@ -821,8 +821,13 @@ class RecurrentExpansionClassifier(ClassifierMixin, _BaseRecurrentExpansion):
 
 
 def _check_numeric_y(y, name):
-    """Reject string targets for a regressor with a message that says so."""
+    """Reject string or >2-D targets for a regressor with a message that says so."""
     arr = np.asarray(y) if not hasattr(y, "dtype") else y
+    if np.ndim(arr) > 2:
+        raise ValueError(
+            f"y must be 1-D (n_samples,) or 2-D (n_samples, n_outputs); got shape "
+            f"{np.shape(arr)}."
+        )
     kind = getattr(arr, "dtype", np.dtype(float)).kind
     if kind in "USO":
         try:

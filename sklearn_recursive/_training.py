@@ -128,14 +128,30 @@ class SliceIterator:
             yield _take(X, slice(start, stop)), (None if y is None else y[start:stop])
 
 
-class StopOnNonFiniteLoss(Callback):
-    """Stop training with a `DivergenceError` when the loss is NaN or inf."""
+class DivergenceGuard(Callback):
+    """Stop training with a `DivergenceError` when the loss diverges.
+
+    Diverging means: the epoch's training loss is NaN or infinite, or it grew
+    to more than ``max_growth`` times the loss of the very first batch (an
+    exploded model with finite but meaningless weights).
+
+    Parameters
+    ----------
+    max_growth : float, default=1e4
+    """
+
+    def __init__(self, max_growth=1e4):
+        self.max_growth = max_growth
 
     def on_epoch_end(self, net, **kwargs):
         loss = net.history[-1, "train_loss"]
+        epoch = len(net.history)
         if not np.isfinite(loss):
+            raise DivergenceError(f"the training loss became {loss} at epoch {epoch}")
+        first = net.history[0, "batches", 0, "train_loss"]
+        if loss > self.max_growth * max(first, 1e-12):
             raise DivergenceError(
-                f"the training loss became {loss} at epoch {len(net.history)}"
+                f"the training loss grew from {first:.3g} to {loss:.3g} by epoch {epoch}"
             )
 
 
@@ -235,7 +251,7 @@ def train_network(
     net : FastNet
         The fitted net; ``net.module_`` holds the trained module.
     """
-    callbacks = [("nonfinite", StopOnNonFiniteLoss())]
+    callbacks = [("divergence", DivergenceGuard())]
     if valid_data is not None:
         callbacks.append(
             (
