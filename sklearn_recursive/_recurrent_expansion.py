@@ -436,7 +436,10 @@ class _BaseRecurrentExpansion(BaseEstimator):
     def _staged_yhat(self, X, last=None):
         check_is_fitted(self)
         X = self._validate_X(X, reset=False)
-        yield from staged_imts(self.rounds_, X, self._output_fn, self.device_, last)
+        # the nets' own device: a model fitted on CUDA and unpickled on a machine
+        # without one has been moved to the CPU by skorch.
+        device = self.rounds_[0].nets[0].device
+        yield from staged_imts(self.rounds_, X, self._output_fn, device, last)
 
     def _final_yhat(self, X):
         check_is_fitted(self)

@@ -1,0 +1,156 @@
+"""The fast training path: tensors on the device, sliced batches, skorch around them."""
+
+import pickle
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from skorch.exceptions import DeviceWarning
+
+from sklearn_recursive import MLPModule, RecurrentExpansionRegressor
+from sklearn_recursive._training import (
+    FastNet,
+    SliceIterator,
+    TensorDataset,
+    resolve_device,
+    train_network,
+)
+
+from .conftest import fast
+
+
+def _data(n=50, d=3, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, d))  # float64 on purpose
+    y = X[:, :1] * 2.0
+    return X, y
+
+
+def test_dataset_is_float32_and_copies_readonly_arrays():
+    X, y = _data()
+    X.setflags(write=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "non-writable array" warning from torch
+        data = TensorDataset({"X": X, "Z": np.zeros((50, 0))}, y)
+    assert data.X["X"].dtype == torch.float32 and data.y.dtype == torch.float32
+    assert len(data) == 50
+    assert TensorDataset(X, np.arange(50), y_dtype=torch.int64).y.dtype == torch.int64
+
+
+@pytest.mark.parametrize("batch_size", [1, 7, 50, 64])
+def test_slice_iterator_covers_every_row_once(batch_size):
+    X, y = _data()
+    y = np.arange(50, dtype=np.float32)
+    data = TensorDataset({"X": X}, y)
+    it = SliceIterator(data, batch_size=batch_size, shuffle=True, seed=3)
+    epochs = [torch.cat([yb for _, yb in it]) for _ in range(2)]
+    assert len(it) == -(-50 // batch_size)
+    for seen in epochs:
+        assert sorted(seen.tolist()) == list(range(50))
+    if batch_size < 50:
+        assert not torch.equal(epochs[0], epochs[1])  # reshuffled every epoch
+    again = torch.cat([yb for _, yb in SliceIterator(data, batch_size, shuffle=True, seed=3)])
+    assert torch.equal(again, epochs[0])  # the seed fixes the order
+    # the inputs travel with their targets
+    for xb, yb in SliceIterator(data, batch_size, shuffle=True, seed=1):
+        torch.testing.assert_close(xb["X"], data.X["X"][yb.long()])
+
+
+def test_slice_iterator_without_shuffle_keeps_order():
+    X, y = _data()
+    data = TensorDataset(X, np.arange(50, dtype=np.float32))
+    order = torch.cat([yb for _, yb in SliceIterator(data, 16)])
+    assert order.tolist() == list(range(50))
+
+
+def _train(valid=None, **kwargs):
+    X, y = _data(200)
+    data = TensorDataset({"X": X, "Z": np.zeros((200, 0))}, y)
+    params = dict(criterion=torch.nn.MSELoss, max_epochs=5, batch_size=32, lr=1e-2,
+                  n_iter_no_change=2, tol=0.0, seed=0, device="cpu")
+    params.update(kwargs)
+    return train_network(lambda: MLPModule(3, 0, 1, (8,)), data, valid, **params)
+
+
+def test_no_silent_validation_split():
+    net = _train()
+    assert isinstance(net, FastNet)
+    assert net.train_split is None
+    assert "valid_loss" not in net.history[-1]
+    # every row trains: the batch sizes of an epoch add up to all 200 rows
+    assert sum(net.history[-1, "batches", :, "train_batch_size"]) == 200
+
+
+def test_early_stopping_with_validation_data_restores_best():
+    X, y = _data(60, seed=1)
+    y = y + 3 * np.random.default_rng(2).standard_normal(y.shape)  # noise to overfit
+    valid = TensorDataset({"X": X, "Z": np.zeros((60, 0))}, y)
+    net = _train(valid, max_epochs=200, lr=5e-2, n_iter_no_change=3)
+    losses = net.history[:, "valid_loss"]
+    assert len(losses) < 200  # stopped early, quietly
+    best = int(np.argmin(losses))
+    assert len(losses) == best + 1 + 3
+    with torch.no_grad():
+        restored = torch.nn.functional.mse_loss(
+            net.module_(valid.X["X"], valid.X["Z"]), valid.y
+        ).item()
+    assert restored == pytest.approx(losses[best], rel=1e-5)
+
+
+def test_same_seed_same_weights_and_different_seed_differs():
+    a, b, c = _train(), _train(), _train(seed=1)
+    wa, wb, wc = (n.module_.head.weight for n in (a, b, c))
+    assert torch.equal(wa, wb) and not torch.equal(wa, wc)
+
+
+def test_user_keyboard_interrupt_is_not_swallowed():
+    class Interrupt(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = torch.nn.Linear(3, 1)
+
+        def forward(self, X, Z):
+            raise KeyboardInterrupt
+
+    X, y = _data()
+    data = TensorDataset({"X": X, "Z": np.zeros((50, 0))}, y)
+    with pytest.raises(KeyboardInterrupt):
+        train_network(Interrupt, data, None, criterion=torch.nn.MSELoss, max_epochs=2,
+                      batch_size=8, lr=1e-3, n_iter_no_change=2, tol=0.0, seed=0,
+                      device="cpu")
+
+
+def test_one_dimensional_target_trains_without_broadcasting(recwarn):
+    # skorch issue #972: a 1-D y against an (n, 1) output broadcasts silently
+    X, y = _data()
+    reg = fast(RecurrentExpansionRegressor).fit(X, y.ravel())
+    assert not [w for w in recwarn if "broadcast" in str(w.message)]
+    target = reg.rounds_[0].nets[0]
+    assert target.history[-1, "train_loss"] < target.history[0, "train_loss"]
+
+
+def test_resolve_device():
+    assert resolve_device("cpu") == "cpu"
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert resolve_device("auto") == expected
+    reg = fast(RecurrentExpansionRegressor, device="auto").fit(*_data())
+    assert reg.device_ == expected
+
+
+def test_model_marked_as_cuda_loads_on_a_machine_without_one():
+    # What skorch does when a CUDA-fitted net is unpickled without a GPU, on
+    # a CPU-fitted model whose nets claim to live on CUDA.
+    if torch.cuda.is_available():
+        pytest.skip("simulates a machine without CUDA")
+    X, y = _data()
+    reg = fast(RecurrentExpansionRegressor).fit(X, y.ravel())
+    expected = reg.predict(X)
+    for rnd in reg.rounds_:
+        for net in rnd.nets:
+            net.device = "cuda"
+    reg.device_ = "cuda"
+    with pytest.warns(DeviceWarning):
+        restored = pickle.loads(pickle.dumps(reg))
+    assert str(restored.rounds_[0].nets[0].device) == "cpu"
+    np.testing.assert_allclose(restored.predict(X), expected)
