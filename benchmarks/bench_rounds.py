@@ -134,6 +134,7 @@ def main():
         ax.plot(range(args.repeats), ones, "o-", label=f"{R} x time(1 round)")
         ax.plot(range(args.repeats), manys, "s-", label=f"time({R} rounds)")
         ax.axhline(1.15, color="grey", ls="--", label="target 1.15")
+        ax.set_xticks(range(args.repeats))
         ax.set_xlabel("repeat (alternating)")
         ax.set_ylabel(f"fit time / ({R} x median time(1 round))")
         ax.set_title(f"ratio of medians {ratio:.3f}")

@@ -13,7 +13,10 @@ noisy y ("noisy") and against the clean sin(t) ("clean", the same seed with
 
 all with ``early_stopping=False``, and two baselines: the same network alone
 given the same total epochs (``n_rounds=1, max_epochs=rounds * max_epochs``)
-and ``HistGradientBoostingRegressor()`` with default settings. The in-sample
+and ``HistGradientBoostingRegressor()`` with default settings. A fourth curve,
+"MLP same epochs", is that lone network scored after every ``max_epochs``
+epochs (trained on with skorch's ``partial_fit``), i.e. at the epochs RE has
+spent by each round. The in-sample
 and cv=5 variants are also fitted with ``early_stopping=True`` (10% of the
 training rows held out, patience 5 rounds) to see which ``best_round_`` they
 pick and the test error there.
@@ -21,13 +24,14 @@ pick and the test error there.
 For each variant it reports the round of minimum mean test MSE, the first
 later round whose mean MSE exceeds that minimum by more than ``--margin``
 (relative; the "representation glitch"), how many later rounds do, and the
-final round's MSE relative to the minimum. Means and standard deviations are
+final round's and the last quarter's MSE relative to the minimum. Means and standard deviations are
 over ``--seeds`` seeds (seed s seeds the data and ``random_state``).
 
 Target: none fixed; the question is whether the glitch appears, and whether
 cross-fitting delays or removes it. Default run (n_train 1000, noise 0.3,
 hidden (64, 64), n_components 8, 30 epochs, 40 rounds for every variant,
-3 seeds) takes about 10 minutes on 2 cores; ``--quick`` well under 2.
+3 seeds) takes about 6-7 minutes on 2 cores (``--n-jobs 2``); ``--quick`` under
+half a minute. One torch/BLAS thread per fit.
 
     python benchmarks/bench_sinusoid.py [--rounds 40] [--seeds 3] [--quick] [--plot PATH]
 """
@@ -38,6 +42,8 @@ import time
 import numpy as np
 
 VARIANTS = ("in-sample", "cv=5", "cv=5 oof maps")
+MLP_CURVE = "MLP same epochs"  # one network, test MSE after (i + 1) * max_epochs epochs
+CURVES = (*VARIANTS, MLP_CURVE)
 ES_VARIANTS = ("in-sample ES", "cv=5 ES")
 BASELINES = ("plain MLP", "HGB")
 
@@ -60,6 +66,7 @@ def run_task(name, seed, cfg):
     from threadpoolctl import threadpool_limits
 
     from sklearn_recursive import RecurrentExpansionRegressor
+    from sklearn_recursive._training import TensorDataset
     from sklearn_recursive.datasets import make_sinusoid
 
     torch.set_num_threads(1)
@@ -82,6 +89,8 @@ def run_task(name, seed, cfg):
         cls, common = HistGradientBoostingRegressor, dict(random_state=seed)
     elif name == "plain MLP":
         n_rounds, common["max_epochs"] = 1, cfg["rounds"] * cfg["max_epochs"]
+    elif name == MLP_CURVE:
+        n_rounds = 1
     elif name.startswith("cv=5"):
         n_rounds, kwargs["cv"] = cfg["cv_rounds"], 5
         if name == "cv=5 oof maps":
@@ -92,7 +101,18 @@ def run_task(name, seed, cfg):
     start = time.perf_counter()
     with threadpool_limits(1):
         est.fit(X, y)
-        if name in VARIANTS:
+        if name == MLP_CURVE:
+            # keep training the same net (and Adam state) max_epochs at a time;
+            # the shuffling restarts from its seed in each chunk.
+            net = est.rounds_[0].nets[0]
+            y_enc = ((y.reshape(-1, 1) - est.y_mean_) / est.y_scale_).astype(np.float32)
+            data = TensorDataset({"X": X, "Z": np.zeros((len(X), 0), np.float32)}, y_enc)
+            staged = [scores(est.predict(X_te))]
+            for _ in range(cfg["rounds"] - 1):
+                net.partial_fit(data)
+                staged.append(scores(est.predict(X_te)))
+            assert len(net.history) == cfg["rounds"] * cfg["max_epochs"]
+        elif name in VARIANTS or name in ES_VARIANTS:
             staged = [scores(p) for p in est.staged_predict(X_te)]
         else:
             staged = [scores(est.predict(X_te))]
@@ -103,15 +123,19 @@ def run_task(name, seed, cfg):
     }
     if name in ES_VARIANTS:
         out["best_round"], out["n_rounds"] = int(est.best_round_), int(est.n_rounds_)
+        out["predict_clean"] = scores(est.predict(X_te))["clean"]
     return out
 
 
 def glitch(curve, margin):
-    """Minimum round, first later round above min * (1 + margin), count, final / min."""
+    """Minimum round, first later round above min * (1 + margin), count, final / min,
+    mean of the last quarter of the rounds / min."""
     best = int(np.argmin(curve))
     above = np.flatnonzero(curve[best + 1:] > curve[best] * (1 + margin)) + best + 1
     first = int(above[0]) if above.size else None
-    return best, first, above.size, len(curve) - best - 1, curve[-1] / curve[best]
+    late = curve[-max(1, len(curve) // 4):].mean()
+    n_after = len(curve) - best - 1
+    return best, first, above.size, n_after, curve[-1] / curve[best], late / curve[best]
 
 
 def fmt(mean, std):
@@ -158,7 +182,8 @@ def main():
     from joblib import Parallel, delayed
 
     # longest fits first, so that the two workers finish together
-    order = ("cv=5", "cv=5 oof maps", "cv=5 ES", "in-sample", "plain MLP", "in-sample ES", "HGB")
+    order = ("cv=5", "cv=5 oof maps", "cv=5 ES", "in-sample", "plain MLP", MLP_CURVE,
+             "in-sample ES", "HGB")
     tasks = [(name, seed) for name in order for seed in range(args.seeds)]
     start = time.perf_counter()
     results = Parallel(n_jobs=args.n_jobs)(delayed(run_task)(n, s, cfg) for n, s in tasks)
@@ -173,11 +198,13 @@ def main():
           f"lr {args.lr}")
     print(f"rounds: in-sample {args.rounds}, cv=5 variants {args.cv_rounds}; seeds "
           f"0..{args.seeds - 1}; test MSE mean±std over seeds")
+    print(f"'{MLP_CURVE}': one network (the round-0 net) trained on for (round + 1) x "
+          f"{args.max_epochs} epochs, i.e. the epochs RE has spent by that round")
     curves = {
-        v: {t: np.array([r[t] for r in by[v]]) for t in ("clean", "noisy")} for v in VARIANTS
+        v: {t: np.array([r[t] for r in by[v]]) for t in ("clean", "noisy")} for v in CURVES
     }
     n_max = max(args.rounds, args.cv_rounds)
-    minima = {int(np.argmin(curves[v][t].mean(axis=0))) for v in VARIANTS for t in curves[v]}
+    minima = {int(np.argmin(curves[v][t].mean(axis=0))) for v in CURVES for t in curves[v]}
     if n_max <= 12:
         shown = list(range(n_max))
     else:
@@ -187,10 +214,10 @@ def main():
         label = "clean sin(t)" if target == "clean" else "noisy y"
         print()
         print(f"test MSE vs {label} per round (* = round of minimum mean)")
-        print(f"{'round':>5} " + " ".join(f"{v:>16}" for v in VARIANTS))
+        print(f"{'round':>5} " + " ".join(f"{v:>16}" for v in CURVES))
         for i in shown:
             cells = []
-            for v in VARIANTS:
+            for v in CURVES:
                 vals = curves[v][target]
                 if i >= vals.shape[1]:
                     cells.append(f"{'':>16}")
@@ -208,34 +235,45 @@ def main():
 
     print()
     print(f"glitch analysis on the mean curves (rise = mean MSE > min x {1 + args.margin:.2f})")
-    print(f"{'variant':<14} {'target':<6} {'min round':>9} {'min MSE':>8} {'first rise':>10} "
-          f"{'rounds above':>12} {'final/min':>9}")
-    for v in VARIANTS:
+    print("(rounds above: later rounds above that level / later rounds; last-quarter/min: mean "
+          "MSE of the last quarter of the rounds over the minimum)")
+    print(f"{'variant':<16} {'target':<6} {'min round':>9} {'min MSE':>8} {'first rise':>10} "
+          f"{'rounds above':>12} {'final/min':>9} {'last-quarter/min':>16}")
+    for v in CURVES:
         for target in ("clean", "noisy"):
-            best, first, n_above, n_after, ratio = glitch(
+            best, first, n_above, n_after, ratio, late = glitch(
                 curves[v][target].mean(axis=0), args.margin
             )
             mean = curves[v][target].mean(axis=0)[best]
             first_s = "none" if first is None else str(first)
-            print(f"{v:<14} {target:<6} {best:>9} {mean:>8.4f} {first_s:>10} "
-                  f"{f'{n_above}/{n_after}':>12} {ratio:>9.3f}")
+            print(f"{v:<16} {target:<6} {best:>9} {mean:>8.4f} {first_s:>10} "
+                  f"{f'{n_above}/{n_after}':>12} {ratio:>9.3f} {late:>16.3f}")
     print("per seed, round of minimum clean MSE: " + "; ".join(
-        f"{v}: {[int(np.argmin(c)) for c in curves[v]['clean']]}" for v in VARIANTS))
+        f"{v}: {[int(np.argmin(c)) for c in curves[v]['clean']]}" for v in CURVES))
 
     print()
-    print("early_stopping=True (validation_fraction 0.1, patience 5 epochs and 5 rounds)")
+    print("early_stopping=True (validation_fraction 0.1, patience 5 epochs and 5 rounds); test "
+          "MSE of predict (chain up to best_round_);")
+    print("oracle: round of minimum test clean MSE among this ES fit's rounds, and that MSE; "
+          "no-ES: the early_stopping=False fit above at round best_round_")
     print(f"{'variant':<14} {'seed':>4} {'best_round_':>11} {'n_rounds_':>9} {'clean MSE':>9} "
-          f"{'noisy MSE':>9}  {'(no-ES fit, same round: clean)':>30}")
+          f"{'noisy MSE':>9} {'oracle round':>12} {'oracle MSE':>10} {'no-ES MSE':>9}")
     for v in ES_VARIANTS:
         base = v.removesuffix(" ES")
         for r in by[v]:
+            b = r["best_round"]
+            assert np.isclose(r["predict_clean"], r["clean"][b])
             ref = curves[base]["clean"][r["seed"]]
-            same = ref[r["best_round"]] if r["best_round"] < len(ref) else float("nan")
-            print(f"{v:<14} {r['seed']:>4} {r['best_round']:>11} {r['n_rounds']:>9} "
-                  f"{r['clean'][0]:>9.4f} {r['noisy'][0]:>9.4f}  {same:>30.4f}")
-        cm, cs = stats([r["clean"][0] for r in by[v]])
-        nm, ns = stats([r["noisy"][0] for r in by[v]])
-        print(f"{v:<14} {'mean':>4} {'':>11} {'':>9} clean {fmt(cm, cs)}, noisy {fmt(nm, ns)}")
+            same = ref[b] if b < len(ref) else float("nan")
+            oracle = int(np.argmin(r["clean"]))
+            print(f"{v:<14} {r['seed']:>4} {b:>11} {r['n_rounds']:>9} "
+                  f"{r['clean'][b]:>9.4f} {r['noisy'][b]:>9.4f} {oracle:>12} "
+                  f"{r['clean'][oracle]:>10.4f} {same:>9.4f}")
+        cm, cs = stats([r["clean"][r["best_round"]] for r in by[v]])
+        nm, ns = stats([r["noisy"][r["best_round"]] for r in by[v]])
+        om, os_ = stats([r["clean"].min() for r in by[v]])
+        print(f"{v:<14} {'mean':>4}  at best_round_: clean {fmt(cm, cs)}, noisy "
+              f"{fmt(nm, ns)}; oracle clean {fmt(om, os_)}")
     print()
     print(f"total wall time {elapsed:.0f} s with n_jobs={args.n_jobs}")
 
@@ -247,15 +285,18 @@ def main():
 
         fig, axes = plt.subplots(1, 2, figsize=(12, 4.5), sharex=True)
         for ax, target in zip(axes, ("clean", "noisy")):
-            for v, color in zip(VARIANTS, ("C0", "C1", "C2")):
+            for v, color in zip(CURVES, ("C0", "C1", "C2", "C7")):
                 vals = curves[v][target]
                 rounds = np.arange(vals.shape[1])
-                ax.plot(rounds, vals.mean(axis=0), color=color, label=f"RE {v}")
+                label = f"RE {v}" if v in VARIANTS else f"{v} ((round+1) x epochs)"
+                ax.plot(rounds, vals.mean(axis=0), color=color, label=label,
+                        ls="-" if v in VARIANTS else ":")
                 ax.fill_between(rounds, vals.min(axis=0), vals.max(axis=0), color=color,
                                 alpha=0.2)
             for b, color in zip(BASELINES, ("C3", "C4")):
                 ax.axhline(np.mean([r[target][0] for r in by[b]]), color=color, ls="--",
-                           label=b)
+                           label=f"{b} ({args.rounds * args.max_epochs} epochs)"
+                           if b == "plain MLP" else b)
             ax.set_yscale("log")
             ax.set_xlabel("round")
             ax.set_ylabel(f"test MSE vs {'clean sin(t)' if target == 'clean' else 'noisy y'}")

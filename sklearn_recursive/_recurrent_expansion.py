@@ -12,6 +12,7 @@ from sklearn.base import (
     RegressorMixin,
     _fit_context,
     clone,
+    is_classifier,
 )
 from sklearn.decomposition import PCA
 from sklearn.metrics import accuracy_score, log_loss, r2_score
@@ -164,14 +165,9 @@ class _BaseRecurrentExpansion(BaseEstimator):
     # ------------------------------------------------------------------
     # Fitting
 
-    def _validate_X(self, X, reset):
-        X = validate_data(
-            self,
-            X,
-            reset=reset,
-            dtype=[np.float32, np.float64],
-            ensure_min_samples=1 if not reset else 2,
-        )
+    def _validate_X(self, X):
+        """Validate inference input against what fit saw; cast to float32."""
+        X = validate_data(self, X, reset=False, dtype=[np.float32, np.float64])
         return X.astype(np.float32, copy=False)
 
     def _make_aggregator(self, seed):
@@ -236,10 +232,8 @@ class _BaseRecurrentExpansion(BaseEstimator):
         """Training folds for cross-fitting, or None."""
         if self.cv is None:
             return None
-        classifier = isinstance(self, ClassifierMixin)
-        if isinstance(self.cv, Integral):
-            if self.cv < 2:
-                raise ValueError(f"cv must be None or an int >= 2; got cv={self.cv}.")
+        classifier = is_classifier(self)
+        if isinstance(self.cv, Integral):  # >= 2, by the parameter constraints
             kind = StratifiedKFold if classifier else KFold
             splitter = kind(n_splits=self.cv, shuffle=True, random_state=seed)
         else:
@@ -318,7 +312,7 @@ class _BaseRecurrentExpansion(BaseEstimator):
         device = resolve_device(self.device)
         rng = check_random_state(self.random_state)
         seeds = rng.randint(np.iinfo(np.int32).max, size=self.n_rounds + 2)
-        classifier = isinstance(self, ClassifierMixin)
+        classifier = is_classifier(self)
 
         valid = None
         if self.early_stopping:
@@ -435,7 +429,7 @@ class _BaseRecurrentExpansion(BaseEstimator):
 
     def _staged_yhat(self, X, last=None):
         check_is_fitted(self)
-        X = self._validate_X(X, reset=False)
+        X = self._validate_X(X)
         # the nets' own device: a model fitted on CUDA and unpickled on a machine
         # without one has been moved to the CPU by skorch.
         device = self.rounds_[0].nets[0].device
