@@ -124,6 +124,7 @@ def run_task(name, seed, cfg):
     if name in ES_VARIANTS:
         out["best_round"], out["n_rounds"] = int(est.best_round_), int(est.n_rounds_)
         out["predict_clean"] = scores(est.predict(X_te))["clean"]
+        out["epochs"] = float(np.mean([h["epochs"] for h in est.history_[: est.best_round_ + 1]]))
     return out
 
 
@@ -255,9 +256,12 @@ def main():
     print("early_stopping=True (validation_fraction 0.1, patience 5 epochs and 5 rounds); test "
           "MSE of predict (chain up to best_round_);")
     print("oracle: round of minimum test clean MSE among this ES fit's rounds, and that MSE; "
-          "no-ES: the early_stopping=False fit above at round best_round_")
+          "no-ES: the early_stopping=False fit above at round best_round_;")
+    print(f"epochs/net: mean epochs of the networks of rounds 0..best_round_ (max "
+          f"{args.max_epochs}; each net stops after 5 epochs without a better valid loss)")
     print(f"{'variant':<14} {'seed':>4} {'best_round_':>11} {'n_rounds_':>9} {'clean MSE':>9} "
-          f"{'noisy MSE':>9} {'oracle round':>12} {'oracle MSE':>10} {'no-ES MSE':>9}")
+          f"{'noisy MSE':>9} {'oracle round':>12} {'oracle MSE':>10} {'no-ES MSE':>9} "
+          f"{'epochs/net':>10}")
     for v in ES_VARIANTS:
         base = v.removesuffix(" ES")
         for r in by[v]:
@@ -268,7 +272,7 @@ def main():
             oracle = int(np.argmin(r["clean"]))
             print(f"{v:<14} {r['seed']:>4} {b:>11} {r['n_rounds']:>9} "
                   f"{r['clean'][b]:>9.4f} {r['noisy'][b]:>9.4f} {oracle:>12} "
-                  f"{r['clean'][oracle]:>10.4f} {same:>9.4f}")
+                  f"{r['clean'][oracle]:>10.4f} {same:>9.4f} {r['epochs']:>10.1f}")
         cm, cs = stats([r["clean"][r["best_round"]] for r in by[v]])
         nm, ns = stats([r["noisy"][r["best_round"]] for r in by[v]])
         om, os_ = stats([r["clean"].min() for r in by[v]])

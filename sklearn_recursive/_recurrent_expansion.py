@@ -311,7 +311,10 @@ class _BaseRecurrentExpansion(BaseEstimator):
     def _fit_rounds(self, X, y_enc, n_outputs):
         device = resolve_device(self.device)
         rng = check_random_state(self.random_state)
-        seeds = rng.randint(np.iinfo(np.int32).max, size=self.n_rounds + 2)
+        # split and fold seeds first, so that they do not depend on n_rounds:
+        # fits that differ only in n_rounds share their first rounds.
+        split_seed, fold_seed = rng.randint(np.iinfo(np.int32).max, size=2)
+        seeds = rng.randint(np.iinfo(np.int32).max, size=self.n_rounds)
         classifier = is_classifier(self)
 
         valid = None
@@ -326,17 +329,17 @@ class _BaseRecurrentExpansion(BaseEstimator):
             stratify = y_enc if classifier else None
             try:
                 X, X_va, y_enc, y_va = train_test_split(
-                    X, y_enc, test_size=n_valid, random_state=seeds[-1], stratify=stratify
+                    X, y_enc, test_size=n_valid, random_state=split_seed, stratify=stratify
                 )
             except ValueError:  # a class too rare to stratify
                 X, X_va, y_enc, y_va = train_test_split(
-                    X, y_enc, test_size=n_valid, random_state=seeds[-1]
+                    X, y_enc, test_size=n_valid, random_state=split_seed
                 )
             valid = [X_va, np.zeros((len(X_va), 0), np.float32), y_va]
 
         if self.module is None:
             self._check_n_components(self._hidden_layer_sizes[-1], len(X))
-        folds = self._splits(X, y_enc, seeds[-2])
+        folds = self._splits(X, y_enc, fold_seed)
         Z = np.zeros((len(X), 0), np.float32)
 
         self.rounds_, self.history_ = [], []

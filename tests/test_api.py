@@ -293,3 +293,13 @@ def test_verbose_prints_rounds(regression_data, capsys):
     out = capsys.readouterr().out
     assert "round" in out and "best round: " in out
     assert len([line for line in out.splitlines() if line.strip().startswith("1 ")]) == 1
+
+
+@pytest.mark.parametrize("params", [{}, {"cv": 3}, {"early_stopping": True}])
+def test_more_rounds_extend_the_same_chain(regression_data, params):
+    # splits and folds do not depend on n_rounds: the first rounds are shared
+    X, y = regression_data
+    short = fast(RecurrentExpansionRegressor, n_rounds=2, **params).fit(X, y)
+    long = fast(RecurrentExpansionRegressor, n_rounds=3, **params).fit(X, y)
+    for a, b in zip(short.staged_predict(X), long.staged_predict(X)):
+        np.testing.assert_array_equal(a, b)
