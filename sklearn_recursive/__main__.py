@@ -78,7 +78,8 @@ def run_demo(quick=False, out=".", plot=True, stream=sys.stdout):
     ).fit(X, y)
     single_mse = float(np.mean((single.predict(X_test) - y_test) ** 2))
     print(
-        f"one network trained for the same {total_epochs} epochs in all: test MSE "
+        f"one network given the same {total_epochs} epochs as all rounds together "
+        f"(same early stopping): test MSE "
         f"{single_mse:.4f}",
         file=stream,
     )

@@ -117,9 +117,9 @@ class _BaseRecurrentExpansion(BaseEstimator):
         max_epochs=100,
         batch_size=128,
         lr=1e-3,
-        early_stopping=False,
+        early_stopping=True,
         validation_fraction=0.1,
-        n_iter_no_change=5,
+        n_iter_no_change=10,
         tol=1e-4,
         device="auto",
         random_state=None,
@@ -500,21 +500,24 @@ _COMMON_PARAMS_DOC = """
     lr : float, default=1e-3
         Adam learning rate.
 
-    early_stopping : bool, default=False
+    early_stopping : bool, default=True
         Hold out ``validation_fraction`` of the rows (stratified for
-        classifiers) once, for the whole fit. Each network stops after
-        ``n_iter_no_change`` epochs without improving its validation loss and
-        keeps its best weights; rounds stop after ``n_iter_no_change`` rounds
+        classifiers) once, for the whole fit, and use them to detect the
+        representation glitch: each round is scored on them (run through the
+        chain like new data), rounds stop after ``n_iter_no_change`` rounds
         without improving, and ``best_round_`` is the round of lowest
-        validation loss -- this detects the representation glitch. With
-        False, every row trains, all ``n_rounds`` rounds are fitted and the
-        last one is used.
+        validation loss. Each network also stops after ``n_iter_no_change``
+        epochs without improving its validation loss and keeps its best
+        weights. With False, every row trains, all ``n_rounds`` rounds are
+        fitted and the last one is used -- on small noisy data the in-sample
+        expansion then tends to overfit round after round.
 
     validation_fraction : float, default=0.1
         Fraction of rows held out when ``early_stopping=True``.
 
-    n_iter_no_change : int, default=5
-        Patience, in epochs for each network and in rounds for the chain.
+    n_iter_no_change : int, default=10
+        Patience with ``early_stopping``: in epochs for each network and in
+        rounds for the chain.
 
     tol : float, default=1e-4
         Minimum decrease of the validation loss that counts as improving.
@@ -628,6 +631,8 @@ class RecurrentExpansionRegressor(RegressorMixin, _BaseRecurrentExpansion):
         return float(np.mean((yhat - y_enc) ** 2))
 
     def _round_score(self, y_enc, yhat):
+        if len(y_enc) < 2:  # R^2 is undefined on a single row
+            return np.nan
         return float(r2_score(y_enc, yhat))
 
     @_fit_context(prefer_skip_nested_validation=True)

@@ -12,6 +12,7 @@ FAST = dict(
     max_epochs=20,
     batch_size=32,
     lr=1e-2,
+    early_stopping=False,
     device="cpu",
     random_state=0,
 )

@@ -12,18 +12,23 @@ BATCHING_NOISE = (
     "atol=1e-7; predictions agree to float32 precision"
 )
 
-EXPECTED_FAILED = {
-    "RecurrentExpansionRegressor": {"check_methods_subset_invariance": BATCHING_NOISE},
-    "RecurrentExpansionClassifier": {},
-}
 
 
 def _expected_failed_checks(estimator):
-    return EXPECTED_FAILED[type(estimator).__name__]
+    # Seen with the fast settings and early_stopping=False only; with early
+    # stopping the same check happens to pass on this data.
+    if isinstance(estimator, RecurrentExpansionRegressor) and not estimator.early_stopping:
+        return {"check_methods_subset_invariance": BATCHING_NOISE}
+    return {}
 
 
 @parametrize_with_checks(
-    [fast(RecurrentExpansionRegressor), fast(RecurrentExpansionClassifier)],
+    [
+        fast(RecurrentExpansionRegressor),
+        fast(RecurrentExpansionClassifier),
+        fast(RecurrentExpansionRegressor, early_stopping=True),
+        fast(RecurrentExpansionClassifier, early_stopping=True, cv=2),
+    ],
     expected_failed_checks=_expected_failed_checks,
 )
 def test_sklearn_compatible(estimator, check):
