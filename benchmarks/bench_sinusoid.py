@@ -18,7 +18,7 @@ and ``HistGradientBoostingRegressor()`` with default settings. A fourth curve,
 epochs (trained on with skorch's ``partial_fit``), i.e. at the epochs RE has
 spent by each round. The in-sample
 and cv=5 variants are also fitted with ``early_stopping=True`` (10% of the
-training rows held out, patience 5 rounds) to see which ``best_round_`` they
+training rows held out, ``--patience`` epochs and rounds) to see which ``best_round_`` they
 pick and the test error there.
 
 For each variant it reports the round of minimum mean test MSE, the first
@@ -96,7 +96,8 @@ def run_task(name, seed, cfg):
         if name == "cv=5 oof maps":
             cls = _oof_maps_class()
     if cls is not HistGradientBoostingRegressor:
-        kwargs.update(n_rounds=n_rounds, early_stopping=name.endswith("ES"))
+        kwargs.update(n_rounds=n_rounds, early_stopping=name.endswith("ES"),
+                      n_iter_no_change=cfg["patience"])
     est = cls(**common, **kwargs)
     start = time.perf_counter()
     with threadpool_limits(1):
@@ -163,6 +164,8 @@ def main():
     parser.add_argument("--cv-rounds", type=int, default=None,
                         help="rounds of the cv=5 variants (default: --rounds)")
     parser.add_argument("--seeds", type=int, default=3, help="seeds 0 .. seeds-1")
+    parser.add_argument("--patience", type=int, default=10,
+                        help="n_iter_no_change of the early-stopping variants (the default's)")
     parser.add_argument("--margin", type=float, default=0.10,
                         help="relative rise over the minimum that counts as the glitch")
     parser.add_argument("--n-jobs", type=int, default=2, help="parallel fits (1 thread each)")
@@ -178,6 +181,7 @@ def main():
         n_train=args.n_train, n_test=args.n_test, noise=args.noise, hidden=tuple(args.hidden),
         n_components=args.n_components, max_epochs=args.max_epochs,
         batch_size=args.batch_size, lr=args.lr, rounds=args.rounds, cv_rounds=args.cv_rounds,
+        patience=args.patience,
     )
 
     from joblib import Parallel, delayed
@@ -253,12 +257,13 @@ def main():
         f"{v}: {[int(np.argmin(c)) for c in curves[v]['clean']]}" for v in CURVES))
 
     print()
-    print("early_stopping=True (validation_fraction 0.1, patience 5 epochs and 5 rounds); test "
+    print(f"early_stopping=True (validation_fraction 0.1, patience {cfg['patience']} epochs and "
+          f"{cfg['patience']} rounds); test "
           "MSE of predict (chain up to best_round_);")
     print("oracle: round of minimum test clean MSE among this ES fit's rounds, and that MSE; "
           "no-ES: the early_stopping=False fit above at round best_round_;")
     print(f"epochs/net: mean epochs of the networks of rounds 0..best_round_ (max "
-          f"{args.max_epochs}; each net stops after 5 epochs without a better valid loss)")
+          f"{args.max_epochs}; each net stops after {cfg['patience']} epochs without a better valid loss)")
     print(f"{'variant':<14} {'seed':>4} {'best_round_':>11} {'n_rounds_':>9} {'clean MSE':>9} "
           f"{'noisy MSE':>9} {'oracle round':>12} {'oracle MSE':>10} {'no-ES MSE':>9} "
           f"{'epochs/net':>10}")
