@@ -263,7 +263,8 @@ def main():
     print("oracle: round of minimum test clean MSE among this ES fit's rounds, and that MSE; "
           "no-ES: the early_stopping=False fit above at round best_round_;")
     print(f"epochs/net: mean epochs of the networks of rounds 0..best_round_ (max "
-          f"{args.max_epochs}; each net stops after {cfg['patience']} epochs without a better valid loss)")
+          f"{args.max_epochs}; each net stops after {cfg['patience']} epochs without a better "
+          "valid loss)")
     print(f"{'variant':<14} {'seed':>4} {'best_round_':>11} {'n_rounds_':>9} {'clean MSE':>9} "
           f"{'noisy MSE':>9} {'oracle round':>12} {'oracle MSE':>10} {'no-ES MSE':>9} "
           f"{'epochs/net':>10}")

@@ -80,6 +80,7 @@ def main():
     warnings.filterwarnings("ignore", category=ConvergenceWarning)
 
     quick = " (quick)" if args.quick else ""
+    quick = " (quick)" if args.quick else ""
     print(f"5-fold CV, mean ± std; every model behind StandardScaler{quick}")
     print(f"{'dataset':<14} {'model':<22} {'score':>15} {'seconds':>8}")
     for name in args.datasets:
