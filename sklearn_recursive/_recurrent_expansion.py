@@ -360,13 +360,7 @@ class _BaseRecurrentExpansion(BaseEstimator):
             except KeyboardInterrupt:
                 if not self.rounds_:
                     raise
-                warnings.warn(
-                    f"fit interrupted during round {r}: round {r} was discarded and "
-                    f"the {len(self.rounds_)} finished round(s) are kept.",
-                    UserWarning,
-                    stacklevel=3,
-                )
-                self.interrupted_ = True
+                self._warn_interrupted(f"during round {r}: round {r} was discarded")
                 break
             record = self._record(r, rnd, y_enc, yhat, valid, valid_imts)
             record["seconds"] = time.perf_counter() - start
@@ -388,10 +382,15 @@ class _BaseRecurrentExpansion(BaseEstimator):
                 break
             if r == 0:
                 self._check_n_components(maps.shape[1], len(X))
-            rnd.aggregator = self._make_aggregator(int(seeds[r])).fit(maps)
-            Z = expand(rnd, yhat, maps)
-            if valid is not None:
-                valid[1] = expand(rnd, *valid_imts)
+            try:
+                rnd.aggregator = self._make_aggregator(int(seeds[r])).fit(maps)
+                Z = expand(rnd, yhat, maps)
+                if valid is not None:
+                    valid[1] = expand(rnd, *valid_imts)
+            except KeyboardInterrupt:
+                rnd.aggregator = None
+                self._warn_interrupted(f"after round {r}")
+                break
         self.best_round_ = best_round
         self.n_rounds_ = len(self.rounds_)
         self.device_ = device
@@ -400,6 +399,15 @@ class _BaseRecurrentExpansion(BaseEstimator):
         if self.verbose and valid is not None:
             print(f"best round: {best_round}")
         return self
+
+    def _warn_interrupted(self, when):
+        self.interrupted_ = True
+        warnings.warn(
+            f"fit interrupted {when}; the {len(self.rounds_)} finished round(s) are kept "
+            "and the estimator is usable.",
+            UserWarning,
+            stacklevel=4,
+        )
 
     def _record(self, r, rnd, y_enc, yhat, valid, valid_imts):
         curves = [np.asarray(net.history[:, "train_loss"], dtype=float) for net in rnd.nets]
