@@ -172,7 +172,8 @@ class InterruptingModule(torch.nn.Module):
 def test_keyboard_interrupt_keeps_finished_rounds():
     InterruptingModule.instances = 0
     reg = fast(R, module=InterruptingModule, n_rounds=4, aggregator="concat")
-    with pytest.warns(UserWarning, match="interrupted during round 1: round 1 was discarded; the 1 finished round"):
+    match = "interrupted during round 1: round 1 was discarded; the 1 finished round"
+    with pytest.warns(UserWarning, match=match):
         reg.fit(X, y_reg)
     assert reg.interrupted_ and reg.n_rounds_ == 1 and reg.best_round_ == 0
     assert reg.predict(X).shape == (40,)
