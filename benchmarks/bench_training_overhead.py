@@ -4,7 +4,7 @@ Same network (MLPModule 20 -> 64 -> 64 -> 1), same data, batch size, epochs,
 optimizer and shuffling; the runs alternate so that machine noise hits both
 alike. Prints the ratio of medians. Target: <= 1.15.
 
-    python benchmarks/bench_training_overhead.py [--rows 10000] [--repeats 5]
+    python benchmarks/bench_training_overhead.py [--rows 10000] [--repeats 5] [--threads 1]
 """
 
 import argparse
@@ -67,8 +67,12 @@ def main():
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch threads (default: torch's own choice)")
     parser.add_argument("--skip-skorch-default", action="store_true")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     rng = np.random.default_rng(0)
     X = rng.standard_normal((args.rows, 20)).astype(np.float32)

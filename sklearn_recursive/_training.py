@@ -20,6 +20,7 @@ import torch
 from skorch import NeuralNet
 from skorch.callbacks import Callback, EarlyStopping
 from skorch.helper import predefined_split
+from skorch.utils import TeeGenerator
 
 __all__ = ["DivergenceError"]
 
@@ -189,6 +190,32 @@ class FastNet(NeuralNet):
             module = getattr(self, name + "_")
             if isinstance(module, torch.nn.Module) and module.training != training:
                 module.train(training)
+
+    # Batches come from `SliceIterator`: tensors already on the device, so
+    # skorch's per-batch conversions (``to_tensor``, fit-param merging) are
+    # skipped.
+    def infer(self, x, **fit_params):
+        if isinstance(x, dict):
+            return self.module_(**x, **fit_params)
+        return self.module_(x, **fit_params)
+
+    def get_loss(self, y_pred, y_true, X=None, training=False):
+        return self.criterion_(y_pred, y_true)
+
+    def train_step(self, batch, **fit_params):
+        # skorch passes a closure to ``optimizer.step`` so that LBFGS can
+        # re-evaluate the loss; Adam needs none, and the closure machinery
+        # (accumulator, enable_grad wrapper) costs time on every small batch.
+        self._zero_grad_optimizer()
+        step = self.train_step_single(batch, **fit_params)
+        self.notify(
+            "on_grad_computed",
+            named_parameters=TeeGenerator(self.get_all_learnable_params()),
+            batch=batch,
+            training=True,
+        )
+        self._step_optimizer(None)
+        return step
 
     def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
         # skorch's loop, except that the batch size is read off the target

@@ -154,3 +154,29 @@ def test_model_marked_as_cuda_loads_on_a_machine_without_one():
         restored = pickle.loads(pickle.dumps(reg))
     assert str(restored.rounds_[0].nets[0].device) == "cpu"
     np.testing.assert_allclose(restored.predict(X), expected)
+
+
+def test_lean_train_step_keeps_skorch_callbacks_working():
+    from skorch.callbacks import Callback
+
+    class CountGradients(Callback):
+        def initialize(self):
+            self.calls, self.grad_norms = 0, []
+            return self
+
+        def on_grad_computed(self, net, named_parameters, **kwargs):
+            self.calls += 1
+            self.grad_norms.append(sum(float(p.grad.norm()) for _, p in named_parameters))
+
+    X, y = _data(64)
+    data = TensorDataset({"X": X, "Z": np.zeros((64, 0))}, y)
+    counter = CountGradients()
+    torch.manual_seed(0)
+    net = FastNet(MLPModule(3, 0, 1, (4,)), criterion=torch.nn.MSELoss,
+                  optimizer=torch.optim.Adam, lr=1e-2, max_epochs=2, batch_size=16,
+                  iterator_train=SliceIterator, train_split=None, callbacks=[counter],
+                  verbose=0)
+    net.fit(data, None)
+    assert counter.calls == 2 * 4 and all(g > 0 for g in counter.grad_norms)
+    assert len(net.history) == 2
+    assert net.history[-1, "train_loss"] < net.history[0, "train_loss"]
