@@ -7,8 +7,8 @@
 * RE in-sample without early stopping (all 10 rounds, the last one used);
 * RE cross-fitted (``cv=5``) without early stopping;
 * RE cross-fitted with early stopping;
-* scikit-learn's ``MLPRegressor``/``MLPClassifier`` (64, 64) with early stopping,
-  and ``HistGradientBoosting*`` with defaults,
+* scikit-learn's ``MLPRegressor``/``MLPClassifier`` (64, 64) with and without
+  early stopping, and ``HistGradientBoosting*`` with defaults,
 
 every model behind a ``StandardScaler``. It also prints, for diabetes, the
 test R² after each round of the no-early-stopping fits on one split: the
@@ -52,6 +52,7 @@ def models(regression, quick):
         "RE cv=5 + ES": RE(cv=5, random_state=0, **extra),
         "sklearn MLP (ES)": MLP(hidden_layer_sizes=(64, 64), max_iter=1000,
                                 early_stopping=True, random_state=0),
+        "sklearn MLP (no ES)": MLP(hidden_layer_sizes=(64, 64), max_iter=1000, random_state=0),
         "HistGradientBoosting": HGB(random_state=0),
     }
 
