@@ -38,7 +38,7 @@ def run_demo(quick=False, out=".", plot=True, stream=sys.stdout):
         n_components=8,
         max_epochs=20 if quick else 40,
         early_stopping=True,
-        n_iter_no_change=3 if quick else 5,
+        n_iter_no_change=5 if quick else 10,
         random_state=0,
     )
     print(
