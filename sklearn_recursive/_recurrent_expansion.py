@@ -262,6 +262,9 @@ class _BaseRecurrentExpansion(BaseEstimator):
             valid_data = TensorDataset(
                 {"X": valid[0], "Z": valid[1]}, y_valid, device=device, y_dtype=y_dtype
             )
+        def make_module():
+            return self._make_module(X.shape[1], Z.shape[1], n_outputs)
+
         index_sets = [(np.arange(len(X)), None)] if folds is None else folds
         nets = []
         yhat = maps = None
@@ -269,9 +272,6 @@ class _BaseRecurrentExpansion(BaseEstimator):
             data = TensorDataset(
                 {"X": X[train_idx], "Z": Z[train_idx]}, y[train_idx], device=device, y_dtype=y_dtype
             )
-            def make_module():
-                return self._make_module(X.shape[1], Z.shape[1], n_outputs)
-
             if round_idx == 0 and not nets:
                 with torch.random.fork_rng(devices=[]):
                     self._check_module_shapes(make_module(), data.X, n_outputs)
