@@ -145,10 +145,6 @@ class _BaseRecurrentExpansion(BaseEstimator):
     # ------------------------------------------------------------------
     # Task-specific hooks (regression / classification)
 
-    def _encode_y(self, y):
-        """Return (y for the networks, number of network outputs)."""
-        raise NotImplementedError
-
     def _criterion(self):
         raise NotImplementedError
 
@@ -621,6 +617,7 @@ class RecurrentExpansionRegressor(RegressorMixin, _BaseRecurrentExpansion):
     )
 
     def _encode_y(self, y):
+        """Standardised float32 targets of shape (n, n_outputs), and n_outputs."""
         y = np.asarray(y, dtype=np.float64)
         self._y_1d = y.ndim == 1
         y2 = y.reshape(len(y), -1)
