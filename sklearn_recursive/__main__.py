@@ -50,7 +50,8 @@ def run_demo(quick=False, out=".", plot=True, stream=sys.stdout):
     start = time.perf_counter()
     reg.fit(X, y)
     seconds = time.perf_counter() - start
-    test_mse = [float(np.mean((p - y_test) ** 2)) for p in reg.staged_predict(X_test)]
+    staged = list(reg.staged_predict(X_test))
+    test_mse = [float(np.mean((p - y_test) ** 2)) for p in staged]
 
     y_var = float(np.var(y))
     print(f"\n{'round':>5} {'train':>9} {'valid':>9} {'test':>9} {'AULC':>8} {'epochs':>6}",
@@ -85,11 +86,11 @@ def run_demo(quick=False, out=".", plot=True, stream=sys.stdout):
     )
     figure_path = None
     if plot:
-        figure_path = _plot(reg, test_mse, X, y, X_test, y_test, Path(out), stream)
+        figure_path = _plot(reg, staged, test_mse, X, y, X_test, y_test, Path(out), stream)
     return reg, test_mse, figure_path
 
 
-def _plot(reg, test_mse, X, y, X_test, y_test, out, stream):
+def _plot(reg, staged, test_mse, X, y, X_test, y_test, out, stream):
     try:
         import matplotlib
 
@@ -108,7 +109,6 @@ def _plot(reg, test_mse, X, y, X_test, y_test, out, stream):
     ax1.axvline(reg.best_round_, color="gray", ls="--", label="best_round_")
     ax1.set(xlabel="round", ylabel="MSE", yscale="log", title="Error per round")
     ax1.legend()
-    staged = list(reg.staged_predict(X_test))
     ax2.scatter(X[:, 0], y, s=3, color="lightgray", label="training rows")
     ax2.plot(X_test[:, 0], y_test, "k-", lw=1, label="clean sine")
     ax2.plot(X_test[:, 0], staged[0], label="round 0")

@@ -262,6 +262,9 @@ class _BaseRecurrentExpansion(BaseEstimator):
             return self._make_module(X.shape[1], Z.shape[1], n_outputs)
 
         index_sets = [(np.arange(len(X)), None)] if folds is None else folds
+        # with folds, every fold net runs once on all rows: the held-out rows
+        # give its out-of-fold predictions, all rows its share of the mean maps
+        all_rows = None if folds is None else round_inputs(X, Z, device)
         nets = []
         yhat = maps = None
         for train_idx, held_idx in index_sets:
@@ -273,20 +276,21 @@ class _BaseRecurrentExpansion(BaseEstimator):
                     self._check_module_shapes(make_module(), data.X, n_outputs)
             net = train_network(make_module, data, valid_data, **fit_kwargs)
             nets.append(net)
-            if held_idx is None:  # in-sample IMTs
-                rows, inputs = train_idx, data.X
-            else:  # out-of-fold IMTs
-                rows, inputs = held_idx, round_inputs(X[held_idx], Z[held_idx], device)
-            out, feats = infer(net.module_, inputs)
+            out, feats = infer(net.module_, data.X if held_idx is None else all_rows)
             if not (np.isfinite(out).all() and np.isfinite(feats).all()):
                 raise DivergenceError("the network's outputs or feature maps are not finite")
             out = self._output_fn(out)
+            if held_idx is None:  # in-sample IMTs
+                yhat, maps = out, feats
+                continue
             if yhat is None:
-                yhat = np.empty((len(X), out.shape[1]))
-                maps = np.empty((len(X), feats.shape[1]))
-            yhat[rows], maps[rows] = out, feats
-        if folds is not None and not self._out_of_fold_maps:
-            maps = member_outputs(nets, round_inputs(X, Z, device), self._output_fn)[1]
+                yhat = np.empty_like(out)
+                maps = np.zeros_like(feats)
+            yhat[held_idx] = out[held_idx]
+            if self._out_of_fold_maps:
+                maps[held_idx] = feats[held_idx]
+            else:
+                maps += feats / len(folds)
         return nets, yhat, maps
 
     def _fit_round(self, X, Z, y, valid, folds, seed, n_outputs, device, round_idx):

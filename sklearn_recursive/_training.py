@@ -181,6 +181,10 @@ class FastNet(NeuralNet):
     skorch swallows ``KeyboardInterrupt`` inside ``partial_fit`` and returns
     as if training had finished; a multi-round fit must know it was stopped.
     Early stopping (`PatienceStopping`) still ends training quietly.
+
+    The other overrides trim skorch's per-batch work for small networks fed by
+    `SliceIterator`; the optimizer is stepped without a closure, which suits
+    Adam and SGD but not LBFGS.
     """
 
     def _set_training(self, training=True):
