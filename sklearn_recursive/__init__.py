@@ -1,17 +1,22 @@
 """Scikit-learn estimators whose PyTorch networks learn from their own behaviour."""
 
 from ._expansion import ExpansionRound
-from ._modules import MLPModule
+from ._modules import CNNModule, MLPModule, RecurrentModule, TransformerModule
+from ._multiverse import MultiverseRE
 from ._recurrent_expansion import RecurrentExpansionClassifier, RecurrentExpansionRegressor
 from ._training import DivergenceError
 
 __version__ = "0.1.0.dev0"
 
 __all__ = [
+    "CNNModule",
     "DivergenceError",
     "ExpansionRound",
     "MLPModule",
+    "MultiverseRE",
     "RecurrentExpansionClassifier",
     "RecurrentExpansionRegressor",
+    "RecurrentModule",
+    "TransformerModule",
     "__version__",
 ]

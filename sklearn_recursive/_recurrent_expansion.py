@@ -6,6 +6,7 @@ from numbers import Integral, Real
 
 import numpy as np
 import torch
+from joblib import cpu_count, effective_n_jobs
 from sklearn.base import (
     BaseEstimator,
     ClassifierMixin,
@@ -23,6 +24,7 @@ from sklearn.random_projection import GaussianRandomProjection
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._expansion import (
@@ -34,14 +36,19 @@ from ._expansion import (
     round_inputs,
     staged_imts,
 )
-from ._modules import MLPModule
-from ._training import (
-    DivergenceError,
-    TensorDataset,
-    infer,
-    resolve_device,
-    train_network,
+from ._members import (
+    MemberSpec,
+    RoundPlan,
+    TrainSettings,
+    builtin_spec,
+    check_member,
+    fit_member_group,
+    member_weights,
+    mlp_spec,
+    select_members,
 )
+from ._modules import BUILTIN_MODULES
+from ._training import DivergenceError, resolve_device
 
 _AGGREGATORS = ("pca", "concat", "random")
 
@@ -92,7 +99,7 @@ class _BaseRecurrentExpansion(BaseEstimator):
         "aggregator": [StrOptions(set(_AGGREGATORS)), HasMethods(["fit", "transform"])],
         "n_components": [Interval(Integral, 1, None, closed="left")],
         "cv": ["cv_object", None],
-        "module": [callable, None],
+        "module": [callable, StrOptions(set(BUILTIN_MODULES)), None],
         "max_epochs": [Interval(Integral, 1, None, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "lr": [Interval(Real, 0, None, closed="neither")],
@@ -161,10 +168,11 @@ class _BaseRecurrentExpansion(BaseEstimator):
     # ------------------------------------------------------------------
     # Fitting
 
-    def _validate_X(self, X):
+    def _validate_X(self, X, owner=None):
         """Validate inference input against what fit saw; cast to float32."""
-        X = validate_data(self, X, reset=False, dtype=[np.float32, np.float64])
-        return X.astype(np.float32, copy=False)
+        owner = self if owner is None else owner
+        check_is_fitted(owner)
+        return check_input(owner, X, reset=False)
 
     def _make_aggregator(self, seed):
         if self.aggregator == "pca":
@@ -190,40 +198,6 @@ class _BaseRecurrentExpansion(BaseEstimator):
                 + f". Use n_components <= {limit}."
             )
 
-    def _make_module(self, n_features, n_expansion, n_outputs):
-        if self.module is None:
-            return MLPModule(n_features, n_expansion, n_outputs, self._hidden_layer_sizes)
-        module = self.module(n_features, n_expansion, n_outputs)
-        if not isinstance(module, torch.nn.Module):
-            raise TypeError(
-                "module must be a callable module(n_features, n_expansion, n_outputs) "
-                f"returning a torch.nn.Module; it returned {type(module).__name__}."
-            )
-        for name in ("features", "forward"):
-            if not callable(getattr(module, name, None)):
-                raise TypeError(
-                    f"module {type(module).__name__} has no method {name}(X, Z); see "
-                    "the module contract in RecurrentExpansionRegressor's docstring."
-                )
-        return module
-
-    def _check_module_shapes(self, module, inputs, n_outputs):
-        probe = {k: v[:2].cpu() for k, v in inputs.items()}
-        module = module.to("cpu")
-        with torch.no_grad():
-            out = module(**probe)
-            maps = module.features(**probe)
-        if out.ndim != 2 or out.shape[1] != n_outputs:
-            raise ValueError(
-                f"module.forward(X, Z) must return shape (n_samples, {n_outputs}); "
-                f"it returned {tuple(out.shape)}."
-            )
-        if maps.ndim != 2:
-            raise ValueError(
-                "module.features(X, Z) must return 2-D feature maps "
-                f"(n_samples, n_maps); it returned shape {tuple(maps.shape)}."
-            )
-
     def _splits(self, X, y_enc, seed):
         """Training folds for cross-fitting, or None."""
         if self.cv is None:
@@ -236,85 +210,103 @@ class _BaseRecurrentExpansion(BaseEstimator):
             splitter = check_cv(self.cv, y_enc, classifier=classifier)
         return list(splitter.split(X, y_enc if classifier else None))
 
-    def _fit_member(self, X, Z, y, valid, folds, seed, n_outputs, device, round_idx):
-        """Fit one member (one net, or one per fold); return nets and OOF IMTs."""
-        fit_kwargs = dict(
+    def _default_spec(self):
+        """The member this estimator's own network is: its `module` or the MLP."""
+        if self.module is None:
+            return mlp_spec(self._hidden_layer_sizes)
+        if isinstance(self.module, str):
+            return builtin_spec(self.module, self._hidden_layer_sizes)
+        name = getattr(self.module, "__name__", None) or type(self.module).__name__
+        return MemberSpec(name, self.module)
+
+    def _train_settings(self, n_outputs, device):
+        return TrainSettings(
             criterion=self._criterion(),
+            output_fn=self._output_fn,
+            n_outputs=n_outputs,
             max_epochs=self.max_epochs,
             batch_size=self.batch_size,
             lr=self.lr,
             n_iter_no_change=self.n_iter_no_change,
             tol=self.tol,
-            # every fold net of a member starts from the same weights, so that
-            # their feature maps share coordinates.
-            seed=seed,
             device=device,
             verbose=self.verbose,
+            out_of_fold_maps=self._out_of_fold_maps,
         )
-        y_dtype = torch.int64 if y.dtype.kind in "iu" else torch.float32
-        y_valid = None if valid is None else valid[2]
-        valid_data = None
-        if valid is not None:
-            valid_data = TensorDataset(
-                {"X": valid[0], "Z": valid[1]}, y_valid, device=device, y_dtype=y_dtype
-            )
-        def make_module():
-            return self._make_module(X.shape[1], Z.shape[1], n_outputs)
 
-        index_sets = [(np.arange(len(X)), None)] if folds is None else folds
-        # with folds, every fold net runs once on all rows: the held-out rows
-        # give its out-of-fold predictions, all rows its share of the mean maps
-        all_rows = None if folds is None else round_inputs(X, Z, device)
-        nets = []
-        yhat = maps = None
-        for train_idx, held_idx in index_sets:
-            data = TensorDataset(
-                {"X": X[train_idx], "Z": Z[train_idx]}, y[train_idx], device=device, y_dtype=y_dtype
+    def _fit_round(self, X, Z, y, valid, folds, seeds, settings, plan, round_idx):
+        """Fit every member of a round, select and weight them, combine their IMTs."""
+        specs = plan.specs
+        if round_idx == 0:
+            for spec in specs:
+                check_member(spec, X, Z, settings.n_outputs)
+        groups = plan.groups(folds)
+        n_workers = min(effective_n_jobs(plan.n_jobs), len(groups))
+        max_threads = max(1, cpu_count() // n_workers) if n_workers > 1 else None
+        valid_arrays = None if valid is None else tuple(valid)
+        jobs = (
+            delayed(fit_member_group)(
+                settings, [specs[i] for i in group], [int(seeds[i]) for i in group],
+                X, Z, y, valid_arrays, folds, max_threads,
             )
-            if round_idx == 0 and not nets:
-                with torch.random.fork_rng(devices=[]):
-                    self._check_module_shapes(make_module(), data.X, n_outputs)
-            net = train_network(make_module, data, valid_data, **fit_kwargs)
-            nets.append(net)
-            out, feats = infer(net.module_, data.X if held_idx is None else all_rows)
-            if not (np.isfinite(out).all() and np.isfinite(feats).all()):
-                raise DivergenceError("the network's outputs or feature maps are not finite")
-            out = self._output_fn(out)
-            if held_idx is None:  # in-sample IMTs
-                yhat, maps = out, feats
-                continue
-            if yhat is None:
-                yhat = np.empty_like(out)
-                maps = np.zeros_like(feats)
-            yhat[held_idx] = out[held_idx]
-            if self._out_of_fold_maps:
-                maps[held_idx] = feats[held_idx]
-            else:
-                maps += feats / len(folds)
-        return nets, yhat, maps
-
-    def _fit_round(self, X, Z, y, valid, folds, seed, n_outputs, device, round_idx):
-        nets, yhat, maps = self._fit_member(
-            X, Z, y, valid, folds, seed, n_outputs, device, round_idx
+            for group in groups
         )
-        members = [nets]
-        weights = np.ones(1)
-        rnd = ExpansionRound(members=members, weights=weights, n_maps=maps.shape[1])
-        valid_imts = None
-        if valid is not None:
-            inputs = round_inputs(valid[0], valid[1], device)
-            valid_imts = combine_members(
-                [member_outputs(nets, inputs, self._output_fn)], weights
-            )
-        return rnd, (yhat, maps), valid_imts
+        threads = torch.get_num_threads()
+        try:
+            results = Parallel(n_jobs=plan.n_jobs)(jobs)
+        finally:  # the threading backend caps this process's own torch threads
+            if torch.get_num_threads() != threads:
+                torch.set_num_threads(threads)
+        fitted = [None] * len(specs)
+        for group, result in zip(groups, results):
+            for i, member in zip(group, result):
+                fitted[i] = member
 
-    def _fit_rounds(self, X, y_enc, n_outputs):
+        valid_inputs = None if valid is None else round_inputs(valid[0], valid[1], settings.device)
+        records, valid_imts = [], []
+        for spec, seed, (nets, yhat_m, _) in zip(specs, seeds, fitted):
+            curves = [np.asarray(net.history[:, "train_loss"], dtype=float) for net in nets]
+            record = {
+                "name": spec.name,
+                "seed": int(seed),
+                "train_loss": self._round_loss(y, yhat_m),
+                "train_score": self._round_score(y, yhat_m),
+                "valid_loss": np.nan,
+                "valid_score": np.nan,
+                "aulc": float(np.mean([aulc(c) for c in curves])),
+                "epochs": int(np.mean([len(c) for c in curves])),
+            }
+            if valid is not None:
+                imts = member_outputs(nets, valid_inputs, self._output_fn)
+                valid_imts.append(imts)
+                record["valid_loss"] = self._round_loss(valid[2], imts[0])
+                record["valid_score"] = self._round_score(valid[2], imts[0])
+            records.append(record)
+
+        has_valid = valid is not None
+        selected = select_members(records, plan.n_select, has_valid)
+        weights = member_weights(plan.weighting, [records[i] for i in selected], has_valid)
+        for i, record in enumerate(records):
+            record["selected"] = i in selected
+            record["weight"] = float(weights[selected.index(i)]) if i in selected else 0.0
+        members = [fitted[i][0] for i in selected]
+        train_imts = combine_members([fitted[i][1:] for i in selected], weights)
+        if has_valid:
+            valid_imts = combine_members([valid_imts[i] for i in selected], weights)
+        else:
+            valid_imts = None
+        rnd = ExpansionRound(members=members, weights=weights, n_maps=train_imts[1].shape[1])
+        return rnd, train_imts, valid_imts, records
+
+    def _fit_rounds(self, X, y_enc, n_outputs, plan=None):
+        """Fit the chain on validated arrays; ``plan`` says what the members are."""
         device = resolve_device(self.device)
+        plan = plan or RoundPlan([self._default_spec()])
         rng = check_random_state(self.random_state)
         # split and fold seeds first, so that they do not depend on n_rounds:
         # fits that differ only in n_rounds share their first rounds.
         split_seed, fold_seed = rng.randint(np.iinfo(np.int32).max, size=2)
-        seeds = rng.randint(np.iinfo(np.int32).max, size=self.n_rounds)
+        seeds = rng.randint(np.iinfo(np.int32).max, size=(self.n_rounds, len(plan.specs)))
         classifier = is_classifier(self)
 
         valid = None
@@ -337,9 +329,11 @@ class _BaseRecurrentExpansion(BaseEstimator):
                 )
             valid = [X_va, np.zeros((len(X_va), 0), np.float32), y_va]
 
-        if self.module is None:
+        if len(plan.specs) == 1 and self.module is None:
             self._check_n_components(self._hidden_layer_sizes[-1], len(X))
         folds = self._splits(X, y_enc, fold_seed)
+        plan.check(folds)
+        settings = self._train_settings(n_outputs, device)
         Z = np.zeros((len(X), 0), np.float32)
 
         self.rounds_, self.history_ = [], []
@@ -348,8 +342,8 @@ class _BaseRecurrentExpansion(BaseEstimator):
         for r in range(self.n_rounds):
             start = time.perf_counter()
             try:
-                rnd, (yhat, maps), valid_imts = self._fit_round(
-                    X, Z, y_enc, valid, folds, int(seeds[r]), n_outputs, device, r
+                rnd, (yhat, maps), valid_imts, members = self._fit_round(
+                    X, Z, y_enc, valid, folds, seeds[r], settings, plan, r
                 )
             except DivergenceError as exc:
                 raise DivergenceError(
@@ -363,6 +357,7 @@ class _BaseRecurrentExpansion(BaseEstimator):
                 self._warn_interrupted(f"during round {r}: round {r} was discarded")
                 break
             record = self._record(r, rnd, y_enc, yhat, valid, valid_imts)
+            record["members"] = members
             record["seconds"] = time.perf_counter() - start
             self.rounds_.append(rnd)
             self.history_.append(record)
@@ -383,7 +378,7 @@ class _BaseRecurrentExpansion(BaseEstimator):
             if r == 0:
                 self._check_n_components(maps.shape[1], len(X))
             try:
-                rnd.aggregator = self._make_aggregator(int(seeds[r])).fit(maps)
+                rnd.aggregator = self._make_aggregator(int(seeds[r, 0])).fit(maps)
                 Z = expand(rnd, yhat, maps)
                 if valid is not None:
                     valid[1] = expand(rnd, *valid_imts)
@@ -439,21 +434,20 @@ class _BaseRecurrentExpansion(BaseEstimator):
     # Inference
 
     def _staged_yhat(self, X, last=None):
-        check_is_fitted(self)
-        X = self._validate_X(X)
+        """Per-round yhat on validated input."""
         # the nets' own device: a model fitted on CUDA and unpickled on a machine
         # without one has been moved to the CPU by skorch.
         device = self.rounds_[0].nets[0].device
         yield from staged_imts(self.rounds_, X, self._output_fn, device, last)
 
     def _final_yhat(self, X):
-        check_is_fitted(self)
         *_, yhat = self._staged_yhat(X, last=self.best_round_)
         return yhat
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = False
+        tags.input_tags.three_d_array = True
         return tags
 
     def _fit_common(self):
@@ -650,7 +644,8 @@ class RecurrentExpansionRegressor(RegressorMixin, _BaseRecurrentExpansion):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : array-like of shape (n_samples, n_features) or \
+                (n_samples, n_channels, length)
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
 
         Returns
@@ -658,14 +653,19 @@ class RecurrentExpansionRegressor(RegressorMixin, _BaseRecurrentExpansion):
         self : object
         """
         self._fit_common()
-        y = _check_numeric_y(y, type(self).__name__)
-        X, y = validate_data(
-            self, X, y, dtype=[np.float32, np.float64], multi_output=True,
-            y_numeric=True, ensure_min_samples=2,
-        )
-        X = X.astype(np.float32, copy=False)
+        return self._fit_arrays(*self._validate_fit_data(X, y))
+
+    def _validate_fit_data(self, X, y, owner=None):
+        owner = self if owner is None else owner
+        y = _check_numeric_y(y, type(owner).__name__)
+        return check_input(owner, X, y, reset=True, multi_output=True, y_numeric=True)
+
+    def _fit_arrays(self, X, y, plan=None):
         y_enc, n_outputs = self._encode_y(y)
-        return self._fit_rounds(X, y_enc, n_outputs)
+        return self._fit_rounds(X, y_enc, n_outputs, plan)
+
+    def _to_prediction(self, yhat):
+        return self._decode(yhat)
 
     def _decode(self, yhat):
         pred = yhat * self.y_scale_ + self.y_mean_
@@ -676,26 +676,28 @@ class RecurrentExpansionRegressor(RegressorMixin, _BaseRecurrentExpansion):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : array-like of shape (n_samples, n_features) or \
+                (n_samples, n_channels, length)
 
         Returns
         -------
         y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
         """
-        return self._decode(self._final_yhat(X))
+        return self._decode(self._final_yhat(self._validate_X(X)))
 
     def staged_predict(self, X):
         """Yield the prediction after each fitted round, round 0 first.
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : array-like of shape (n_samples, n_features) or \
+                (n_samples, n_channels, length)
 
         Yields
         ------
         y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
         """
-        for yhat in self._staged_yhat(X):
+        for yhat in self._staged_yhat(self._validate_X(X)):
             yield self._decode(yhat)
 
     def __sklearn_tags__(self):
@@ -757,7 +759,8 @@ class RecurrentExpansionClassifier(ClassifierMixin, _BaseRecurrentExpansion):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : array-like of shape (n_samples, n_features) or \
+                (n_samples, n_channels, length)
         y : array-like of shape (n_samples,)
             Class labels.
 
@@ -766,38 +769,50 @@ class RecurrentExpansionClassifier(ClassifierMixin, _BaseRecurrentExpansion):
         self : object
         """
         self._fit_common()
-        X, y = validate_data(self, X, y, dtype=[np.float32, np.float64], ensure_min_samples=2)
+        return self._fit_arrays(*self._validate_fit_data(X, y))
+
+    def _validate_fit_data(self, X, y, owner=None):
+        owner = self if owner is None else owner
+        X, y = check_input(owner, X, y, reset=True)
         check_classification_targets(y)
-        X = X.astype(np.float32, copy=False)
+        classes = np.unique(y)
+        if len(classes) < 2:
+            raise ValueError(
+                f"{type(owner).__name__} needs samples of at least 2 classes in y; "
+                f"got 1 class: {classes[0]!r}."
+            )
+        return X, y
+
+    def _fit_arrays(self, X, y, plan=None):
         encoder = LabelEncoder().fit(y)
         self.classes_ = encoder.classes_
-        if len(self.classes_) < 2:
-            raise ValueError(
-                f"{type(self).__name__} needs samples of at least 2 classes in y; "
-                f"got 1 class: {self.classes_[0]!r}."
-            )
         y_enc = encoder.transform(y).astype(np.int64)
-        return self._fit_rounds(X, y_enc, len(self.classes_))
+        return self._fit_rounds(X, y_enc, len(self.classes_), plan)
+
+    def _to_prediction(self, yhat):
+        return self.classes_[yhat.argmax(axis=1)]
 
     def predict_proba(self, X):
         """Class probabilities of the chain up to ``best_round_``.
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : array-like of shape (n_samples, n_features) or \
+                (n_samples, n_channels, length)
 
         Returns
         -------
         proba : ndarray of shape (n_samples, n_classes)
         """
-        return self._final_yhat(X)
+        return self._final_yhat(self._validate_X(X))
 
     def predict(self, X):
         """Predict class labels with the chain up to ``best_round_``.
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : array-like of shape (n_samples, n_features) or \
+                (n_samples, n_channels, length)
 
         Returns
         -------
@@ -811,27 +826,29 @@ class RecurrentExpansionClassifier(ClassifierMixin, _BaseRecurrentExpansion):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : array-like of shape (n_samples, n_features) or \
+                (n_samples, n_channels, length)
 
         Yields
         ------
         proba : ndarray of shape (n_samples, n_classes)
         """
-        yield from self._staged_yhat(X)
+        yield from self._staged_yhat(self._validate_X(X))
 
     def staged_predict(self, X):
         """Yield class labels after each fitted round.
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : array-like of shape (n_samples, n_features) or \
+                (n_samples, n_channels, length)
 
         Yields
         ------
         y : ndarray of shape (n_samples,)
         """
-        for proba in self._staged_yhat(X):
-            yield self.classes_[proba.argmax(axis=1)]
+        for proba in self._staged_yhat(self._validate_X(X)):
+            yield self._to_prediction(proba)
 
 
 def _check_numeric_y(y, name):
@@ -853,3 +870,46 @@ def _check_numeric_y(y, name):
                 "RecurrentExpansionClassifier."
             ) from None
     return y
+
+
+def check_input(owner, X, y="no_validation", *, reset, **kwargs):
+    """Validate X (2-D tables or 3-D windows), and y when given, for ``owner``.
+
+    Records ``n_features_in_`` (the columns, or the channels of windows) and
+    the input's trailing shape at fit (``reset=True``), and checks them
+    afterwards. Returns float32 X.
+    """
+    ndim = getattr(X, "ndim", None)
+    if ndim is None:
+        try:
+            ndim = np.ndim(X)
+        except (TypeError, ValueError):  # ragged lists and the like: check_array says why
+            ndim = None
+    name = type(owner).__name__
+    if ndim is not None and ndim > 3:
+        raise ValueError(
+            "X must be 2-D (n_samples, n_features) or 3-D windows (n_samples, n_channels, "
+            f"length); got a {ndim}-D array of shape {np.shape(X)}."
+        )
+    if not reset and ndim in (2, 3) and ndim != len(owner._input_shape) + 1:
+        fitted = "windows (n_samples, n_channels, length)" if ndim == 2 else "2-D input"
+        raise ValueError(
+            f"{name} was fitted on {fitted} of trailing shape {owner._input_shape}; "
+            f"got a {ndim}-D array of shape {np.shape(X)}."
+        )
+    kwargs = {"dtype": [np.float32, np.float64], "allow_nd": ndim == 3, **kwargs}
+    if reset:
+        kwargs.setdefault("ensure_min_samples", 2)
+    if isinstance(y, str) and y == "no_validation":
+        X = validate_data(owner, X, reset=reset, **kwargs)
+    else:
+        X, y = validate_data(owner, X, y, reset=reset, **kwargs)
+    if reset:
+        owner._input_shape = X.shape[1:]
+    elif X.shape[1:] != owner._input_shape:
+        raise ValueError(
+            f"X has windows of shape {X.shape[1:]} (channels, length), but {name} was "
+            f"fitted on windows of shape {owner._input_shape}."
+        )
+    X = X.astype(np.float32, copy=False)
+    return X if isinstance(y, str) and y == "no_validation" else (X, y)

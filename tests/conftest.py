@@ -4,6 +4,11 @@ import torch
 
 from sklearn_recursive import RecurrentExpansionClassifier, RecurrentExpansionRegressor
 
+# One torch thread: the suite's networks are tiny, and two threads per process
+# on a 2-core machine running parallel-backend tests (or anything else)
+# oversubscribe the cores, which slows torch down many times over.
+torch.set_num_threads(1)
+
 # Tiny networks and few epochs: every fit in the suite takes well under a second.
 FAST = dict(
     hidden_layer_sizes=(16,),

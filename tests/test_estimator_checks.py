@@ -2,7 +2,11 @@
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from sklearn_recursive import RecurrentExpansionClassifier, RecurrentExpansionRegressor
+from sklearn_recursive import (
+    MultiverseRE,
+    RecurrentExpansionClassifier,
+    RecurrentExpansionRegressor,
+)
 
 from .conftest import fast
 
@@ -17,7 +21,8 @@ BATCHING_NOISE = (
 def _expected_failed_checks(estimator):
     # Seen with the fast settings and early_stopping=False only; with early
     # stopping the same check happens to pass on this data.
-    if isinstance(estimator, RecurrentExpansionRegressor) and not estimator.early_stopping:
+    inner = estimator.estimator if isinstance(estimator, MultiverseRE) else estimator
+    if isinstance(inner, RecurrentExpansionRegressor) and not inner.early_stopping:
         return {"check_methods_subset_invariance": BATCHING_NOISE}
     return {}
 
@@ -28,6 +33,11 @@ def _expected_failed_checks(estimator):
         fast(RecurrentExpansionClassifier),
         fast(RecurrentExpansionRegressor, early_stopping=True),
         fast(RecurrentExpansionClassifier, early_stopping=True, cv=2),
+        MultiverseRE(fast(RecurrentExpansionRegressor), members=["mlp", "mlp", "cnn"]),
+        MultiverseRE(
+            fast(RecurrentExpansionClassifier, early_stopping=True),
+            members=["mlp", "gru"], weighting="score", n_select=1,
+        ),
     ],
     expected_failed_checks=_expected_failed_checks,
 )

@@ -57,7 +57,8 @@ FIT_CASES = [
     ("one-sample", R, {}, X[:1], y_reg[:1], ValueError, "1 sample"),
     ("empty", R, {}, X[:0], y_reg[:0], ValueError, "0 sample"),
     ("1d-X", R, {}, X[:, 0], y_reg, ValueError, "Expected 2D array, got 1D array"),
-    ("3d-X", R, {}, X.reshape(40, 2, 2), y_reg, ValueError, "dim 3"),
+    ("4d-X", R, {}, X.reshape(40, 1, 2, 2), y_reg, ValueError,
+     r"X must be 2-D .* or 3-D windows .* got a 4-D array of shape \(40, 1, 2, 2\)"),
     ("y-length", R, {}, X, y_reg[:-1], ValueError, "inconsistent numbers of samples"),
     ("y-3d", R, {}, X, y_reg.reshape(40, 1, 1), ValueError,
      r"y must be 1-D \(n_samples,\) or 2-D .* got shape \(40, 1, 1\)"),
@@ -124,13 +125,33 @@ def test_predict_before_fit(est_class, y, method):
         (X[:, :3], "X has 3 features, but RecurrentExpansionRegressor is expecting 4"),
         (_with(X, (1, 1), np.nan), "Input X contains NaN"),
         (X[0], "Expected 2D array, got 1D array"),
+        (X.reshape(40, 2, 2), r"fitted on 2-D input of trailing shape \(4,\); got a 3-D"),
     ],
-    ids=["n-features", "nan", "1d"],
+    ids=["n-features", "nan", "1d", "3d-after-2d"],
 )
 def test_bad_predict_input(X_new, match):
     reg = fast(R).fit(X, y_reg)
     with pytest.raises(ValueError, match=match):
         reg.predict(X_new)
+
+
+W = rng.standard_normal((40, 2, 6)).astype(np.float32)
+
+
+@pytest.mark.parametrize(
+    "W_new, match",
+    [
+        (W[:, :, :5], r"windows of shape \(2, 5\) .* fitted on windows of shape \(2, 6\)"),
+        (W[:, :1], "X has 1 features, but RecurrentExpansionRegressor is expecting 2"),
+        (W[:, 0], r"fitted on windows \(n_samples, n_channels, length\) of trailing shape"),
+        (_with(W, (0, 1, 2), np.inf), "Input X contains infinity"),
+    ],
+    ids=["length", "channels", "2d-after-3d", "inf"],
+)
+def test_bad_window_predict_input(W_new, match):
+    reg = fast(R).fit(W, y_reg)
+    with pytest.raises(ValueError, match=match):
+        reg.predict(W_new)
 
 
 @pytest.mark.parametrize("est_class, y", [(R, y_reg), (C, y_clf)])
