@@ -429,6 +429,12 @@ class _BaseRecurrentExpansion(BaseEstimator):
             f"{record['round']:>5} {record['train_loss']:>11.5f} {record['valid_loss']:>11.5f} "
             f"{record['aulc']:>9.5f} {record['epochs']:>6d} {record['seconds']:>8.2f}"
         )
+        members = record.get("members", [])
+        if len(members) > 1:  # a multiverse: each member's loss, * if kept
+            key = "valid_loss" if np.isfinite(record["valid_loss"]) else "train_loss"
+            print("      members (" + key.replace("_", " ") + ", * kept): " + ", ".join(
+                f"{m['name']} {m[key]:.4f}{'*' if m['selected'] else ''}" for m in members
+            ))
 
     # ------------------------------------------------------------------
     # Inference
