@@ -45,6 +45,7 @@ from ._training import (
     PatienceStopping,
     SliceIterator,
     _StopTraining,
+    seeded_build,
 )
 
 
@@ -216,11 +217,7 @@ def train_stacked(
         raise ValueError(
             f"make_modules and seeds must be non-empty and of one length; got {k} and {len(seeds)}."
         )
-    modules = []
-    for make_module, seed in zip(make_modules, seeds):
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            modules.append(make_module())
+    modules = [seeded_build(make_module, seed) for make_module, seed in zip(make_modules, seeds)]
     _check_members(modules)
     valid = valid_data is not None
     nets = [

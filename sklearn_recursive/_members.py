@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from ._modules import BUILTIN_MODULES, MLPModule
-from ._training import DivergenceError, TensorDataset, infer, train_network
+from ._training import DivergenceError, TensorDataset, infer, seeded_build, train_network
 
 
 @dataclass(frozen=True)
@@ -65,8 +65,7 @@ def check_member(spec, X, Z, n_outputs):
         f"n_features={input_shape(X)!r} and {Z.shape[1]} expansion columns"
     )
     try:
-        with torch.random.fork_rng(devices=[]):
-            module = spec.build(input_shape(X), Z.shape[1], n_outputs)
+        module = seeded_build(partial(spec.build, input_shape(X), Z.shape[1], n_outputs))
     except (TypeError, ValueError, RuntimeError) as exc:
         name = getattr(spec.build, "__name__", type(spec.build).__name__)
         raise ValueError(

@@ -13,6 +13,7 @@ of the right shape, shuffling, no silent validation split, seeding, a
 ``KeyboardInterrupt`` that reaches the caller instead of being swallowed.
 """
 
+import threading
 from collections.abc import Mapping
 
 import numpy as np
@@ -53,6 +54,24 @@ def resolve_device(device):
             "use device='auto' or device='cpu'."
         )
     return str(parsed)
+
+
+# Seeding goes through torch's global RNG, which all threads of a process share:
+# with joblib's threading backend two members built at once would draw their
+# initial weights from each other's seeds.  Builds hold this lock.
+_BUILD_LOCK = threading.RLock()
+
+
+def seeded_build(make_module, seed=None):
+    """``make_module()`` under ``torch.manual_seed(seed)``, global RNG untouched.
+
+    With ``seed=None`` the module is built from the current RNG state, which
+    is then restored.  Thread-safe.
+    """
+    with _BUILD_LOCK, torch.random.fork_rng(devices=[]):
+        if seed is not None:
+            torch.manual_seed(seed)
+        return make_module()
 
 
 def _to_tensor(array, device, dtype):
@@ -296,9 +315,7 @@ def train_network(
                 ),
             )
         )
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        module = make_module()
+    module = seeded_build(make_module, seed)
     net = FastNet(
         module=module,
         criterion=criterion,

@@ -198,6 +198,28 @@ def test_parallel_backends_give_the_same_model(backend, regression_data):
     np.testing.assert_allclose(model.predict(X), reference, atol=1e-5)
 
 
+class SlowInitModule(MLPModule):
+    """An MLP whose construction pauses between drawing its two layers."""
+
+    def __init__(self, n_features, n_expansion, n_outputs):
+        import time
+
+        super().__init__(n_features, n_expansion, n_outputs, hidden_layer_sizes=(8,))
+        time.sleep(0.05)  # another thread seeding now must not change what comes next
+        self.head = torch.nn.Linear(8, n_outputs)
+
+
+def test_threads_do_not_share_seeds(regression_data):
+    X, y = regression_data
+    members = [SlowInitModule] * 4
+    reference = mv(members=members, estimator__max_epochs=1).fit(X, y)
+    with joblib.parallel_config(backend="threading"):
+        model = mv(members=members, estimator__max_epochs=1, n_jobs=4).fit(X, y)
+    for ref_nets, nets in zip(reference.rounds_[0].members, model.rounds_[0].members):
+        for a, b in zip(ref_nets[0].module_.parameters(), nets[0].module_.parameters()):
+            torch.testing.assert_close(a, b)
+
+
 def test_dask_local_cluster(regression_data):
     distributed = pytest.importorskip("distributed")
     X, y = regression_data
