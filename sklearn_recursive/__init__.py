@@ -1,6 +1,7 @@
 """Scikit-learn estimators whose PyTorch networks learn from their own behaviour."""
 
 from ._expansion import ExpansionRound
+from ._feedback import FeedbackSegmenter
 from ._modules import CNNModule, MLPModule, RecurrentModule, TransformerModule
 from ._multiverse import MultiverseRE
 from ._recurrent_expansion import RecurrentExpansionClassifier, RecurrentExpansionRegressor
@@ -12,6 +13,7 @@ __all__ = [
     "CNNModule",
     "DivergenceError",
     "ExpansionRound",
+    "FeedbackSegmenter",
     "MLPModule",
     "MultiverseRE",
     "RecurrentExpansionClassifier",
