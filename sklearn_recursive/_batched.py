@@ -40,48 +40,15 @@ import torch
 from ._modules import MLPModule
 from ._training import (
     DivergenceError,
-    DivergenceGuard,
-    FastNet,
-    PatienceStopping,
-    SliceIterator,
     _StopTraining,
+    make_net,
     seeded_build,
 )
 
 
-def _member_net(
-    module, *, criterion, lr, max_epochs, batch_size, valid, n_iter_no_change, tol, device, verbose
-):
+def _member_net(module, *, valid, **settings):
     # The net `train_network` builds, less the data path (never used here).
-    callbacks = [("divergence", DivergenceGuard())]
-    if valid:
-        callbacks.append(
-            (
-                "early_stopping",
-                PatienceStopping(
-                    monitor="valid_loss",
-                    patience=n_iter_no_change,
-                    threshold=tol,
-                    threshold_mode="abs",
-                    load_best=True,
-                ),
-            )
-        )
-    net = FastNet(
-        module=module,
-        criterion=criterion,
-        optimizer=torch.optim.Adam,
-        lr=lr,
-        max_epochs=max_epochs,
-        batch_size=batch_size,
-        iterator_train=SliceIterator,
-        iterator_valid=SliceIterator,
-        train_split=None,
-        callbacks=callbacks,
-        device=device,
-        verbose=int(verbose >= 2),
-    )
-    return net.initialize()
+    return make_net(module, early_stopping=valid, **settings).initialize()
 
 
 def _linears(module):

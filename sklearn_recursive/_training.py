@@ -268,6 +268,59 @@ class FastNet(NeuralNet):
         return self
 
 
+def make_net(
+    module,
+    *,
+    criterion,
+    max_epochs,
+    batch_size,
+    lr,
+    n_iter_no_change,
+    tol,
+    device,
+    verbose=0,
+    early_stopping=False,
+    seed=0,
+    train_split=None,
+):
+    """The `FastNet` every network of the package trains in (not yet initialized).
+
+    Adam, slice iterators (training batches shuffled with ``seed``), a
+    `DivergenceGuard`, and with ``early_stopping`` a `PatienceStopping` on
+    the validation loss that restores the best weights.
+    """
+    callbacks = [("divergence", DivergenceGuard())]
+    if early_stopping:
+        callbacks.append(
+            (
+                "early_stopping",
+                PatienceStopping(
+                    monitor="valid_loss",
+                    patience=n_iter_no_change,
+                    threshold=tol,
+                    threshold_mode="abs",
+                    load_best=True,
+                ),
+            )
+        )
+    return FastNet(
+        module=module,
+        criterion=criterion,
+        optimizer=torch.optim.Adam,
+        lr=lr,
+        max_epochs=max_epochs,
+        batch_size=batch_size,
+        iterator_train=SliceIterator,
+        iterator_train__shuffle=True,
+        iterator_train__seed=seed,
+        iterator_valid=SliceIterator,
+        train_split=train_split,
+        callbacks=callbacks,
+        device=device,
+        verbose=int(verbose >= 2),
+    )
+
+
 def train_network(
     make_module,
     train_data,
@@ -301,36 +354,20 @@ def train_network(
     net : FastNet
         The fitted net; ``net.module_`` holds the trained module.
     """
-    callbacks = [("divergence", DivergenceGuard())]
-    if valid_data is not None:
-        callbacks.append(
-            (
-                "early_stopping",
-                PatienceStopping(
-                    monitor="valid_loss",
-                    patience=n_iter_no_change,
-                    threshold=tol,
-                    threshold_mode="abs",
-                    load_best=True,
-                ),
-            )
-        )
     module = seeded_build(make_module, seed)
-    net = FastNet(
-        module=module,
+    net = make_net(
+        module,
         criterion=criterion,
-        optimizer=torch.optim.Adam,
-        lr=lr,
         max_epochs=max_epochs,
         batch_size=batch_size,
-        iterator_train=SliceIterator,
-        iterator_train__shuffle=True,
-        iterator_train__seed=seed,
-        iterator_valid=SliceIterator,
-        train_split=None if valid_data is None else predefined_split(valid_data),
-        callbacks=callbacks,
+        lr=lr,
+        n_iter_no_change=n_iter_no_change,
+        tol=tol,
         device=device,
-        verbose=int(verbose >= 2),
+        verbose=verbose,
+        early_stopping=valid_data is not None,
+        seed=seed,
+        train_split=None if valid_data is None else predefined_split(valid_data),
     )
     net.initialize()
     try:
