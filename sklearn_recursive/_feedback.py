@@ -347,8 +347,8 @@ class FeedbackSegmenter(BaseEstimator):
 
     Examples
     --------
-    >>> from sklearn_recursive._feedback import FeedbackSegmenter
-    >>> from sklearn_recursive.datasets._shapes import make_noisy_shapes
+    >>> from sklearn_recursive import FeedbackSegmenter
+    >>> from sklearn_recursive.datasets import make_noisy_shapes
     >>> X, y = make_noisy_shapes(8, size=8, sigma=0.5, random_state=0)
     >>> seg = FeedbackSegmenter(n_steps=2, base_channels=4, depth=1, max_epochs=2,
     ...                         device="cpu", random_state=0).fit(X, y)
@@ -461,22 +461,32 @@ class FeedbackSegmenter(BaseEstimator):
         )
         if X.ndim == n_spatial + 1:
             X = X[:, None]
+        return X.astype(np.float32, copy=False)
+
+    def _check_size(self, X, name="X"):
         too_small = 2**self.depth
         if min(X.shape[2:]) < too_small:
             raise ValueError(
                 f"{name} has spatial shape {X.shape[2:]}, too small for depth={self.depth}: "
                 f"every side needs at least 2**depth = {too_small} pixels. Use a smaller depth."
             )
-        return X.astype(np.float32, copy=False)
 
     def _check_y(self, y, X_shape, X_orig):
         """Integer labels, with the shape of X's samples and spatial dims."""
         y = np.asarray(y)
         expected = (X_shape[0], *X_shape[2:])
         if y.shape != expected:
+            hint = ""
+            shape = np.shape(X_orig)
+            if len(shape) == y.ndim + 1 and shape[0] == y.shape[0] and shape[1:-1] == y.shape[1:]:
+                axes = (0, y.ndim, *range(1, y.ndim))
+                hint = (
+                    f" X looks channels-last, with its {shape[-1]} channels on the last axis: "
+                    f"channels come first here, X.transpose{axes}."
+                )
             raise ValueError(
                 f"y must hold one label per pixel, of shape {expected} for X of shape "
-                f"{np.shape(X_orig)}; got y of shape {y.shape}."
+                f"{shape}; got y of shape {y.shape}.{hint}"
             )
         if y.dtype.kind == "b":
             y = y.astype(np.int64)
@@ -510,16 +520,22 @@ class FeedbackSegmenter(BaseEstimator):
         if len(X_checked) < 2:
             raise ValueError(f"fit needs at least 2 samples; got n_samples={len(X_checked)}.")
         y = self._check_y(y, X_checked.shape, X)
+        self._check_size(X_checked)  # after y: a channels-last X is named as such first
         return X_checked, y, n_spatial
 
     def _validate_X(self, X):
         check_is_fitted(self)
         X = self._check_X(X, self.n_spatial_dims_)
         if X.shape[1] != self.n_features_in_:
+            hint = ""
+            if X.shape[-1] == self.n_features_in_ and self.n_features_in_ > 1:
+                axes = (0, X.ndim - 1, *range(1, X.ndim - 1))
+                hint = f" If its channels are on the last axis, use X.transpose{axes}."
             raise ValueError(
                 f"X has {X.shape[1]} channels, but {type(self).__name__} was fitted on "
-                f"{self.n_features_in_}; got {_describe(X)}."
+                f"{self.n_features_in_}; got {_describe(X)}.{hint}"
             )
+        self._check_size(X)
         return X
 
     def _encode(self, y):

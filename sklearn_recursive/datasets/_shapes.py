@@ -133,7 +133,7 @@ def make_noisy_shapes(
 
     Examples
     --------
-    >>> from sklearn_recursive.datasets._shapes import make_noisy_shapes
+    >>> from sklearn_recursive.datasets import make_noisy_shapes
     >>> X, y = make_noisy_shapes(4, size=16, sigma=2.0, random_state=0)
     >>> X.shape, y.shape, X.dtype
     ((4, 1, 16, 16), (4, 16, 16), dtype('float32'))
@@ -156,6 +156,11 @@ def make_noisy_shapes(
         y = _image_masks(rng, n_samples, *shape, n_classes, n_shapes)
     else:
         y = _signal_masks(rng, n_samples, *shape, n_classes, n_shapes)
+    return _noisy(y, sigma, rng), y
+
+
+def _noisy(y, sigma, rng):
+    """``(n, 1, ...)`` float32: the 0/1 picture of masks ``y`` plus noise, min-max scaled."""
     clean = (y > 0).astype(np.float64)
     noisy = clean + sigma * rng.standard_normal(clean.shape)
     axes = tuple(range(1, noisy.ndim))
@@ -163,4 +168,4 @@ def make_noisy_shapes(
     span = noisy.max(axis=axes, keepdims=True) - low
     # a constant sample (no noise, no shape) stays at 0 instead of dividing by 0
     X = np.divide(noisy - low, span, out=np.zeros_like(noisy), where=span > 0)
-    return X[:, None].astype(np.float32), y
+    return X[:, None].astype(np.float32)

@@ -1,0 +1,163 @@
+"""Cost of T feedback steps against T feed-forward passes (forward + backward).
+
+Target (issue 4): training with T feedback steps costs <= 1.1 x T
+feed-forward passes of the same U-Net backbone.
+
+Two levels, every variant alternating with the others in each repeat so that
+machine noise hits them alike; medians over repeats:
+
+1. **Training step** of the bare networks on one batch: forward, loss and
+   backward (the target's terms), then again with the Adam step (which T
+   steps pay once and T feed-forward passes T times).  Unit: the
+   feed-forward U-Net (``feedback=False``).  A second column divides by T
+   steps of the *feedback* U-Net's own single step (its input and output
+   carry the extra feedback channels), which separates the loop's own
+   overhead (softmax, concatenation, decay, state update, per-step loss)
+   from the wider first and last convolutions.
+2. **Whole fit** through the estimator: ``FeedbackSegmenter(n_steps=T)``
+   against ``FeedbackSegmenter(feedback=False)``, same data, epochs, seed.
+
+    python benchmarks/bench_feedback_speed.py [--steps 1 2 5 10] [--size 32] \
+        [--batch 16] [--repeats 7] [--threads 2] [--device cpu]
+"""
+
+import argparse
+import statistics
+import sys
+import time
+
+import joblib
+import torch
+
+import sklearn_recursive
+from sklearn_recursive import FeedbackSegmenter
+from sklearn_recursive._feedback import FeedbackUNet, StepwiseCrossEntropy
+from sklearn_recursive.datasets import make_noisy_shapes
+
+
+def sync(device):
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def step_timer(module, x, y, iters, device, optimize):
+    """Seconds per training step of ``module``: forward, loss, backward (and Adam)."""
+    module.train()
+    criterion = StepwiseCrossEntropy()
+    optimizer = torch.optim.Adam(module.parameters(), lr=1e-3)
+
+    def run():
+        sync(device)
+        start = time.perf_counter()
+        for _ in range(iters):
+            optimizer.zero_grad(set_to_none=True)
+            loss = criterion(module(x), y)
+            loss.backward()
+            if optimize:
+                optimizer.step()
+        sync(device)
+        return (time.perf_counter() - start) / iters
+
+    run()  # warm-up: allocator, optimizer state, kernels
+    return run
+
+
+def build(n_classes, steps, args, feedback=True):
+    torch.manual_seed(0)
+    return FeedbackUNet(
+        1, n_classes, dim=2, feedback=feedback, n_steps=steps,
+        base_channels=args.base_channels, depth=args.depth, seed=0,
+    ).to(args.device)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, nargs="+", default=[1, 2, 5, 10])
+    parser.add_argument("--size", type=int, default=32)
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--base-channels", type=int, default=16)
+    parser.add_argument("--depth", type=int, default=2)
+    parser.add_argument("--iters", type=int, default=5, help="training steps per timing")
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--fit-steps", type=int, default=5, help="T of the whole-fit comparison")
+    parser.add_argument("--fit-images", type=int, default=64)
+    parser.add_argument("--fit-epochs", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--device", default="cpu")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+    X, y = make_noisy_shapes(max(args.batch, args.fit_images), size=args.size, sigma=2.0,
+                             random_state=0)
+    x = torch.tensor(X[: args.batch], device=args.device)
+    target = torch.tensor(y[: args.batch], device=args.device)
+
+    print(f"# bench_feedback_speed: sklearn_recursive {sklearn_recursive.__version__}, "
+          f"torch {torch.__version__}, {joblib.cpu_count()} cores, "
+          f"{torch.get_num_threads()} torch threads, device {args.device}")
+    print(f"# U-Net base_channels={args.base_channels} depth={args.depth}, batch {args.batch} "
+          f"images {args.size}x{args.size}, 2 classes; {args.iters} training steps per timing, "
+          f"{args.repeats} alternating repeats; medians")
+
+    # 1. training steps of the bare networks
+    for optimize, what in ((False, "forward + loss + backward"),
+                           (True, "forward + loss + backward + Adam step")):
+        timers = {"feed-forward U-Net (unit)": step_timer(
+            build(2, 1, args, feedback=False), x, target, args.iters, args.device, optimize)}
+        for steps in args.steps:
+            timers[f"feedback T={steps}"] = step_timer(
+                build(2, steps, args), x, target, args.iters, args.device, optimize)
+        times = {name: [] for name in timers}
+        for rep in range(args.repeats):
+            for name, run in timers.items():
+                times[name].append(run())
+            print(f"rep {rep}: " + ", ".join(
+                f"{n} {t[-1] * 1e3:.1f}ms" for n, t in times.items()), file=sys.stderr)
+        unit = statistics.median(times["feed-forward U-Net (unit)"])
+        one_step = statistics.median(times["feedback T=1"]) if 1 in args.steps else None
+        print(f"\n## 1. One training step: {what}\n")
+        print("| variant | median ms | time / (T x feed-forward) | time / (T x own 1-step) |")
+        print("|---|---|---|---|")
+        for name, ts in times.items():
+            med = statistics.median(ts)
+            steps = int(name.split("=")[1]) if name.startswith("feedback") else 1
+            own = f"{med / (steps * one_step):.3f}" if one_step else "-"
+            print(f"| {name} | {med * 1e3:.1f} | {med / (steps * unit):.3f} | {own} |")
+
+    # 2. whole fits through the estimator
+    T = args.fit_steps
+    Xf, yf = X[: args.fit_images], y[: args.fit_images]
+    common = dict(base_channels=args.base_channels, depth=args.depth, max_epochs=args.fit_epochs,
+                  batch_size=args.batch, device=args.device, random_state=0)
+    fits = {
+        "FeedbackSegmenter(feedback=False) (unit)": lambda: FeedbackSegmenter(
+            feedback=False, **common),
+        f"FeedbackSegmenter(n_steps={T})": lambda: FeedbackSegmenter(n_steps=T, **common),
+    }
+    for make in fits.values():  # warm-up
+        make().set_params(max_epochs=1).fit(Xf[:8], yf[:8])
+    fit_times = {name: [] for name in fits}
+    for rep in range(args.repeats):
+        for name, make in fits.items():
+            est = make()
+            sync(args.device)
+            start = time.perf_counter()
+            est.fit(Xf, yf)
+            sync(args.device)
+            fit_times[name].append(time.perf_counter() - start)
+        print(f"fit rep {rep}: " + ", ".join(f"{t[-1]:.2f}s" for t in fit_times.values()),
+              file=sys.stderr)
+    unit = statistics.median(fit_times["FeedbackSegmenter(feedback=False) (unit)"])
+    print(f"\n## 2. Whole fit: {args.fit_images} images, {args.fit_epochs} epochs, "
+          f"batch {args.batch}\n")
+    print("| variant | median s | time / (T x feed-forward fit) |")
+    print("|---|---|---|")
+    for name, ts in fit_times.items():
+        med = statistics.median(ts)
+        steps = 1 if "feedback=False" in name else T
+        print(f"| {name} | {med:.2f} | {med / (steps * unit):.3f} |")
+
+
+if __name__ == "__main__":
+    main()
