@@ -1,6 +1,7 @@
-"""Demo: Recurrent Expansion on the noisy sinusoid.
+"""Demo: Recurrent Expansion on the noisy sinusoid; or the reproduction report.
 
     python -m sklearn_recursive [--quick] [--out DIR] [--no-plot]
+    python -m sklearn_recursive reproduce [--quick] [--out DIR]   (see sklearn_recursive.reproduce)
 
 Fits a `RecurrentExpansionRegressor` with early stopping, prints one line per
 round (training error, validation error, test error, AULC, the round chosen)
@@ -124,9 +125,15 @@ def _plot(reg, staged, test_mse, X, y, X_test, y_test, out, stream):
 
 
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["reproduce"]:
+        from .reproduce import main as reproduce_main
+
+        return reproduce_main(argv[1:])
     parser = argparse.ArgumentParser(
         prog="python -m sklearn_recursive",
-        description="Recurrent Expansion on the noisy sinusoid: error per round.",
+        description="Recurrent Expansion on the noisy sinusoid: error per round. "
+        "`python -m sklearn_recursive reproduce --help`: the reproduction report.",
     )
     parser.add_argument("--quick", action="store_true", help="smaller data and fewer rounds")
     parser.add_argument("--out", default=".", help="folder for the plot (default: .)")

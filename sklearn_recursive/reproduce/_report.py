@@ -1,0 +1,93 @@
+"""A self-contained Markdown report with PNG figures, and progress on stderr."""
+
+import datetime
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import joblib
+import numpy as np
+
+
+def mean_std(values, digits=3):
+    """``"mean ± std"`` over seeds (population std), ignoring NaN."""
+    values = np.asarray(values, dtype=float)
+    if values.size == 0 or np.all(np.isnan(values)):
+        return "-"
+    return f"{np.nanmean(values):.{digits}f} ± {np.nanstd(values):.{digits}f}"
+
+
+def markdown_table(header, rows):
+    """A Markdown table as a list of lines."""
+    lines = ["| " + " | ".join(map(str, header)) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(map(str, row)) + " |" for row in rows]
+    return lines
+
+
+class Progress:
+    """Timestamped progress lines on ``stream`` (stderr by default)."""
+
+    def __init__(self, stream=None):
+        self.stream = stream if stream is not None else sys.stderr
+        self.start = time.perf_counter()
+
+    def elapsed(self):
+        return time.perf_counter() - self.start
+
+    def __call__(self, message):
+        print(f"[{self.elapsed():6.0f}s] {message}", file=self.stream, flush=True)
+
+
+class Report:
+    """Collects Markdown and figures; `write` saves ``report.md`` into ``out``."""
+
+    def __init__(self, out, *, title, command, device, quick):
+        self.out = Path(out)
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.lines = [f"# {title}", ""]
+        self.header = environment(command=command, device=device, quick=quick)
+        self.figures = []
+
+    def add(self, *lines):
+        self.lines.extend(lines)
+
+    def figure(self, fig, name, caption):
+        """Save ``fig`` as ``name`` (PNG) next to the report and reference it."""
+        path = self.out / name
+        fig.savefig(path, dpi=110)
+        self.figures.append(path)
+        self.lines += [f"![{caption}]({name})", "", f"*{caption}*", ""]
+
+    def write(self, seconds):
+        text = "\n".join(
+            [self.lines[0], "", *self.header, f"- total time: {seconds:.0f} s", "",
+             *self.lines[2:]]
+        )
+        path = self.out / "report.md"
+        path.write_text(text.rstrip() + "\n", encoding="utf-8")
+        return path
+
+
+def environment(*, command, device, quick):
+    """The lines that say where, when and with what a report was made."""
+    import sklearn
+    import skorch
+    import torch
+
+    from .. import __version__
+
+    gpu = ""
+    if str(device).startswith("cuda") and torch.cuda.is_available():
+        gpu = f" ({torch.cuda.get_device_name(torch.device(device))})"
+    return [
+        f"- command: `{command}` ({'quick' if quick else 'full'} setting)",
+        f"- date: {datetime.date.today().isoformat()}",
+        f"- sklearn-recursive {__version__}; torch {torch.__version__}, skorch "
+        f"{skorch.__version__}, scikit-learn {sklearn.__version__}, numpy {np.__version__}, "
+        f"Python {platform.python_version()}",
+        f"- machine: {platform.machine()}, {joblib.cpu_count()} CPU cores "
+        f"({os.cpu_count()} logical), {torch.get_num_threads()} torch threads; "
+        f"device {device}{gpu}",
+    ]
