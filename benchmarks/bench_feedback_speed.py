@@ -31,8 +31,9 @@ import torch
 
 import sklearn_recursive
 from sklearn_recursive import FeedbackSegmenter
-from sklearn_recursive._feedback import FeedbackUNet, StepwiseCrossEntropy
+from sklearn_recursive._feedback import StepwiseCrossEntropy
 from sklearn_recursive.datasets import make_noisy_shapes
+from sklearn_recursive.reproduce.speed import feedback_unet
 
 
 def sync(device):
@@ -63,11 +64,9 @@ def step_timer(module, x, y, iters, device, optimize):
 
 
 def build(n_classes, steps, args, feedback=True):
-    torch.manual_seed(0)
-    return FeedbackUNet(
-        1, n_classes, dim=2, feedback=feedback, n_steps=steps,
-        base_channels=args.base_channels, depth=args.depth, seed=0,
-    ).to(args.device)
+    assert n_classes == 2
+    return feedback_unet(steps, args.device, feedback=feedback,
+                         base_channels=args.base_channels, depth=args.depth)
 
 
 def main():

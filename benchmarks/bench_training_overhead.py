@@ -16,39 +16,8 @@ import torch
 from skorch import NeuralNetRegressor
 
 from sklearn_recursive import MLPModule
-from sklearn_recursive._training import TensorDataset, train_network
-
-
-def hand_loop(X, y, epochs, batch_size, lr, seed):
-    torch.manual_seed(seed)
-    module = MLPModule(X.shape[1], 0, 1)
-    opt = torch.optim.Adam(module.parameters(), lr=lr)
-    loss_fn = torch.nn.MSELoss()
-    Xt, yt = torch.tensor(X), torch.tensor(y)
-    gen = torch.Generator().manual_seed(seed)
-    module.train()
-    for _ in range(epochs):
-        perm = torch.randperm(len(Xt), generator=gen)
-        Xs, ys = Xt[perm], yt[perm]
-        total = 0.0
-        for start in range(0, len(Xs), batch_size):
-            xb, yb = Xs[start : start + batch_size], ys[start : start + batch_size]
-            opt.zero_grad()
-            loss = loss_fn(module(xb), yb)
-            loss.backward()
-            opt.step()
-            total += loss.item()
-    return module
-
-
-def our_path(X, y, epochs, batch_size, lr, seed):
-    # exactly what a round-0 network of RecurrentExpansionRegressor runs
-    data = TensorDataset({"X": X, "Z": np.zeros((len(X), 0), np.float32)}, y)
-    return train_network(
-        lambda: MLPModule(X.shape[1], 0, 1), data, None, criterion=torch.nn.MSELoss,
-        max_epochs=epochs, batch_size=batch_size, lr=lr, n_iter_no_change=5,
-        tol=0.0, seed=seed, device="cpu",
-    )
+from sklearn_recursive.reproduce.speed import hand_loop
+from sklearn_recursive.reproduce.speed import package_path as our_path
 
 
 def skorch_default(X, y, epochs, batch_size, lr, seed):

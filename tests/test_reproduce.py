@@ -8,12 +8,15 @@ from sklearn_recursive.__main__ import main
 from sklearn_recursive.reproduce import reproduce
 from sklearn_recursive.reproduce.expansion import ExpansionConfig, glitch
 from sklearn_recursive.reproduce.feedback import FeedbackConfig
+from sklearn_recursive.reproduce.speed import SpeedConfig
 
 TINY = {
     "expansion": [ExpansionConfig(seeds=1, n_train=120, n_test=40, rounds=3, max_epochs=2,
                                   hidden=(8,), n_components=2, cv=2)],
     "feedback": [FeedbackConfig(seeds=1, train=4, test=4, size=8, sigmas=(0, 4), sizes=(2,),
                                 updates=2, channels=2, steps=2, ablations=("no decay",))],
+    "speed": [SpeedConfig(repeats=1, rows=300, epochs=1, rounds=2, round_rows=150, members=2,
+                          member_rows=150, feedback_steps=(2,), feedback_batch=2)],
 }
 
 
@@ -30,6 +33,7 @@ def test_report_and_plots_are_written(report):
     assert "- command: `pytest tiny`" in text and "device cpu" in text
     assert "## 1. Recurrent Expansion on the noisy sinusoid" in text
     assert "## 2. FeedbackSegmenter" in text
+    assert "## 3. Speed" in text
     for png in ("re_rounds.png", "feedback_f1_fixed.png", "feedback_steps_fixed.png"):
         assert (out / png).stat().st_size > 1000
         assert f"]({png})" in text
@@ -43,6 +47,10 @@ def test_report_tables_hold_measured_numbers(report):
         assert len(re.findall(r"\d\.\d{4} ± \d\.\d{4}", row)) == 3
     assert "| 4 |" in text  # the sigma=4 row of the feedback noise table
     assert "| no decay |" in text
+    # every speed comparison has its unit row at ratio 1 (or 1/R, 1/k) and measured variants
+    for comparison in ("training path", "rounds", "multiverse", "feedback steps"):
+        assert len(re.findall(rf"^\| {comparison} \| .* \| \d+\.\d{{3}} \| \d+\.\d{{3}} \|",
+                              text, flags=re.M)) >= 2
     assert "nan" not in text.lower()
 
 
