@@ -49,9 +49,6 @@ def main():
         print("\n".join(lines))
     print(f"\n# total {log.elapsed():.0f}s")
     if args.plots:
-        import matplotlib
-
-        matplotlib.use("Agg")
         os.makedirs(args.plots, exist_ok=True)
         for name, fig, _ in figures(cfg, results):
             fig.savefig(os.path.join(args.plots, name), dpi=110)

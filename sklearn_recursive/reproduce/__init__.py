@@ -77,27 +77,26 @@ def reproduce(out="reproduce_report", *, quick=False, sections=None, device="aut
         quick=quick,
     )
     try:
-        import matplotlib
+        import matplotlib  # noqa: F401  (figures are drawn without pyplot: no backend change)
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        plots = True
     except ImportError:
-        plt = None
+        plots = False
         report.add("*matplotlib is not installed: the report has no plots.*", "")
     for i, name in enumerate(sections, 1):
         module, title = SECTIONS[name][:2]
         report.add(f"## {i}. {title}", "", module.__doc__.split("\n\n", 1)[1].strip(), "")
         for config in (configs or {}).get(name) or _configs(name, quick, device):
+            config = dataclasses.replace(config, device=device)
             start = log.elapsed()
             log(f"section {name}: {config.describe()}")
-            results = module.run(dataclasses.replace(config, device=device), log)
+            results = module.run(config, log)
             report.add(f"Setting: {config.describe()}. Time: {log.elapsed() - start:.0f} s.", "")
             for table_title, lines in module.tables(config, results):
                 report.add(f"**{table_title}**", "", *lines, "")
-            if plt is not None:
+            if plots:
                 for file_name, fig, caption in module.figures(config, results):
                     report.figure(fig, file_name, caption)
-                    plt.close(fig)
     path = report.write(log.elapsed())
     log(f"report written to {path}")
     return path

@@ -136,9 +136,10 @@ def tables(cfg, results):
 
 def figures(cfg, results):
     """``(name, figure, caption)``: test MSE per round."""
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig = Figure(figsize=(7, 4))
+    ax = fig.subplots()
     rounds = np.arange(cfg.rounds)
     for name, c in results["curves"].items():
         mean, std = c.mean(axis=0), c.std(axis=0)

@@ -284,13 +284,14 @@ def tables(cfg, results):
 
 def figures(cfg, results):
     """``(name, figure, caption)`` of the F1 plots and of the per-step pictures."""
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     T, T_max, sig = cfg.steps, 4 * cfg.steps, cfg.size_sigma
     noise, sizes, chance, curves = (results[k] for k in ("noise", "sizes", "chance", "curves"))
     out = []
 
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+    fig = Figure(figsize=(15, 4))
+    axes = fig.subplots(1, 3)
     ax = axes[0]
     for key, label in (("ff", "feed-forward"), ("fb", f"feedback (T={T})")):
         m = [np.nanmean(noise[s][key]) for s in cfg.sigmas]
@@ -330,7 +331,8 @@ def figures(cfg, results):
         fb, ff, x, y = results["example"]
         shown = sorted({1, 2, 3, T, 2 * T, T_max})
         probas = list(fb.staged_predict_proba(x, n_steps=T_max))
-        fig, axes = plt.subplots(1, len(shown) + 3, figsize=(2.2 * (len(shown) + 3), 2.6))
+        fig = Figure(figsize=(2.2 * (len(shown) + 3), 2.6))
+        axes = fig.subplots(1, len(shown) + 3)
         axes[0].imshow(x[0, 0], cmap="gray")
         axes[0].set_title(f"input, sigma={sig:g}")
         for ax, t in zip(axes[1:], shown):
