@@ -1,18 +1,23 @@
 """`python -m sklearn_recursive reproduce` on a tiny setting: the report and plots are written."""
 
 import re
+import sys
 
 import pytest
 
 from sklearn_recursive.__main__ import main
-from sklearn_recursive.reproduce import reproduce
+from sklearn_recursive.reproduce import multiverse, reproduce
 from sklearn_recursive.reproduce.expansion import ExpansionConfig, glitch
 from sklearn_recursive.reproduce.feedback import FeedbackConfig
+from sklearn_recursive.reproduce.multiverse import MultiverseConfig
 from sklearn_recursive.reproduce.speed import SpeedConfig
 
 TINY = {
     "expansion": [ExpansionConfig(seeds=1, n_train=120, n_test=40, rounds=3, max_epochs=2,
                                   hidden=(8,), n_components=2, cv=2)],
+    "multiverse": [MultiverseConfig(seeds=1, datasets=("sinusoid",), variants=("RE", "MVRE"),
+                                    k=2, rounds=2, max_epochs=2, n_train=100, n_test=50,
+                                    n_jobs=1)],
     "feedback": [FeedbackConfig(seeds=1, train=4, test=4, size=8, sigmas=(0, 4), sizes=(2,),
                                 updates=2, channels=2, steps=2, ablations=("no decay",))],
     "speed": [SpeedConfig(repeats=1, rows=300, epochs=1, rounds=2, round_rows=150, members=2,
@@ -32,9 +37,12 @@ def test_report_and_plots_are_written(report):
     assert text.startswith("# sklearn-recursive: what the package reproduces")
     assert "- command: `pytest tiny`" in text and "device cpu" in text
     assert "## 1. Recurrent Expansion on the noisy sinusoid" in text
-    assert "## 2. FeedbackSegmenter" in text
-    assert "## 3. Speed" in text
-    for png in ("re_rounds.png", "feedback_f1_fixed.png", "feedback_steps_fixed.png"):
+    assert "## 2. Multiverse Recurrent Expansion" in text
+    assert "## 3. FeedbackSegmenter" in text
+    assert "## 4. Speed" in text
+    assert "### Noisy sinusoid" in text  # the multiverse's headings sit below the section's
+    for png in ("re_rounds.png", "multiverse_rounds.png", "feedback_f1_fixed.png",
+                "feedback_steps_fixed.png"):
         assert (out / png).stat().st_size > 1000
         assert f"]({png})" in text
 
@@ -46,6 +54,7 @@ def test_report_tables_hold_measured_numbers(report):
         row = next(line for line in text.splitlines() if line.startswith(f"| {variant} |"))
         assert len(re.findall(r"\d\.\d{4} ± \d\.\d{4}", row)) == 3
     assert "| 4 |" in text  # the sigma=4 row of the feedback noise table
+    assert re.search(r"^\| MVRE k=2 \| \d\.\d{5} ± \d\.\d{5} \|", text, flags=re.M)
     assert "| no decay |" in text
     # every speed comparison has its unit row at ratio 1 (or 1/R, 1/k) and measured variants
     for comparison in ("training path", "rounds", "multiverse", "feedback steps"):
@@ -69,3 +78,14 @@ def test_command_line_help(capsys):
         main(["reproduce", "--help"])
     assert exc.value.code == 0
     assert "--quick" in capsys.readouterr().out
+
+
+def test_multiverse_says_when_aeon_is_missing(monkeypatch):
+    monkeypatch.setitem(sys.modules, "aeon", None)  # import aeon raises ImportError
+    cfg = MultiverseConfig(seeds=1, datasets=("sinusoid", "italy"), variants=("HGB",),
+                           n_train=60, n_test=20, n_jobs=1)
+    results = multiverse.run(cfg, lambda message: None)
+    assert results["ucr"] == []
+    text = "\n".join(multiverse.tables(cfg, results)[0][1])
+    assert "aeon is not installed: ItalyPowerDemand skipped" in text
+    assert "pip install aeon" in text
