@@ -173,7 +173,7 @@ class MultiverseRE(MetaEstimatorMixin, BaseEstimator):
     n_features_in_ : int
         Number of features (columns, or channels of windows) seen in fit.
 
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Feature names, when X has string column names.
 
     See Also
