@@ -137,9 +137,11 @@ def tables(cfg, results):
 def figures(cfg, results):
     """``(name, figure, caption)``: test MSE per round."""
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     fig = Figure(figsize=(7, 4))
     ax = fig.subplots()
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     rounds = np.arange(cfg.rounds)
     for name, c in results["curves"].items():
         mean, std = c.mean(axis=0), c.std(axis=0)
