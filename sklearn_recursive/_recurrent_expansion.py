@@ -234,7 +234,8 @@ class _BaseRecurrentExpansion(BaseEstimator):
             out_of_fold_maps=self._out_of_fold_maps,
         )
 
-    def _fit_round(self, X, Z, y, valid, folds, seeds, settings, plan, round_idx):
+    def _fit_round(self, X, Z, y, valid, folds, seeds, settings, plan, round_idx,
+                   parallel):
         """Fit every member of a round, select and weight them, combine their IMTs."""
         specs = plan.specs
         if round_idx == 0:
@@ -253,7 +254,7 @@ class _BaseRecurrentExpansion(BaseEstimator):
         )
         threads = torch.get_num_threads()
         try:
-            results = Parallel(n_jobs=plan.n_jobs)(jobs)
+            results = parallel(jobs)
         finally:  # the threading backend caps this process's own torch threads
             if torch.get_num_threads() != threads:
                 torch.set_num_threads(threads)
@@ -339,53 +340,56 @@ class _BaseRecurrentExpansion(BaseEstimator):
         self.rounds_, self.history_ = [], []
         best_loss, best_round, stale = np.inf, 0, 0
         self.interrupted_ = False
-        for r in range(self.n_rounds):
-            start = time.perf_counter()
-            try:
-                rnd, (yhat, maps), valid_imts, members = self._fit_round(
-                    X, Z, y_enc, valid, folds, seeds[r], settings, plan, r
-                )
-            except DivergenceError as exc:
-                raise DivergenceError(
-                    f"{type(self).__name__}: training diverged in round {r} ({exc}). "
-                    f"Lower lr (now {self.lr}), or standardise X (e.g. "
-                    "Pipeline(StandardScaler(), ...))."
-                ) from None
-            except KeyboardInterrupt:
-                if not self.rounds_:
-                    raise
-                self._warn_interrupted(f"during round {r}: round {r} was discarded")
-                break
-            record = self._record(r, rnd, y_enc, yhat, valid, valid_imts)
-            record["members"] = members
-            record["seconds"] = time.perf_counter() - start
-            self.rounds_.append(rnd)
-            self.history_.append(record)
+        # one Parallel for all rounds: backends that start a pool per call (Ray's,
+        # multiprocessing) keep their workers from round to round
+        with Parallel(n_jobs=plan.n_jobs) as parallel:
+            for r in range(self.n_rounds):
+                start = time.perf_counter()
+                try:
+                    rnd, (yhat, maps), valid_imts, members = self._fit_round(
+                        X, Z, y_enc, valid, folds, seeds[r], settings, plan, r, parallel
+                    )
+                except DivergenceError as exc:
+                    raise DivergenceError(
+                        f"{type(self).__name__}: training diverged in round {r} ({exc}). "
+                        f"Lower lr (now {self.lr}), or standardise X (e.g. "
+                        "Pipeline(StandardScaler(), ...))."
+                    ) from None
+                except KeyboardInterrupt:
+                    if not self.rounds_:
+                        raise
+                    self._warn_interrupted(f"during round {r}: round {r} was discarded")
+                    break
+                record = self._record(r, rnd, y_enc, yhat, valid, valid_imts)
+                record["members"] = members
+                record["seconds"] = time.perf_counter() - start
+                self.rounds_.append(rnd)
+                self.history_.append(record)
 
-            stop = False
-            if valid is not None:
-                if record["valid_loss"] < best_loss - self.tol:
-                    best_loss, best_round, stale = record["valid_loss"], r, 0
-                else:
-                    stale += 1
-                    stop = stale >= self.n_iter_no_change
-            else:
-                best_round = r
-            if self.verbose:
-                self._print_round(record)
-            if stop or r == self.n_rounds - 1:
-                break
-            if r == 0:
-                self._check_n_components(maps.shape[1], len(X))
-            try:
-                rnd.aggregator = self._make_aggregator(int(seeds[r, 0])).fit(maps)
-                Z = expand(rnd, yhat, maps)
+                stop = False
                 if valid is not None:
-                    valid[1] = expand(rnd, *valid_imts)
-            except KeyboardInterrupt:
-                rnd.aggregator = None
-                self._warn_interrupted(f"after round {r}")
-                break
+                    if record["valid_loss"] < best_loss - self.tol:
+                        best_loss, best_round, stale = record["valid_loss"], r, 0
+                    else:
+                        stale += 1
+                        stop = stale >= self.n_iter_no_change
+                else:
+                    best_round = r
+                if self.verbose:
+                    self._print_round(record)
+                if stop or r == self.n_rounds - 1:
+                    break
+                if r == 0:
+                    self._check_n_components(maps.shape[1], len(X))
+                try:
+                    rnd.aggregator = self._make_aggregator(int(seeds[r, 0])).fit(maps)
+                    Z = expand(rnd, yhat, maps)
+                    if valid is not None:
+                        valid[1] = expand(rnd, *valid_imts)
+                except KeyboardInterrupt:
+                    rnd.aggregator = None
+                    self._warn_interrupted(f"after round {r}")
+                    break
         self.best_round_ = best_round
         self.n_rounds_ = len(self.rounds_)
         self.device_ = device

@@ -268,6 +268,17 @@ class FastNet(NeuralNet):
         return self
 
 
+def _print(*args, **kwargs):
+    """skorch's ``PrintLog`` sink.
+
+    skorch's default sink is the ``print`` object of the moment skorch was
+    imported, and a net pickles it by name: where ``builtins.print`` has been
+    replaced since (``ray.shutdown()`` leaves it replaced), no fitted net would
+    pickle. This function looks ``print`` up when called and pickles as itself.
+    """
+    print(*args, **kwargs)
+
+
 def make_net(
     module,
     *,
@@ -316,6 +327,9 @@ def make_net(
         iterator_valid=SliceIterator,
         train_split=train_split,
         callbacks=callbacks,
+        # skorch calls a sink other than `print` whatever the verbosity: off unless asked
+        **({"callbacks__print_log__sink": _print} if verbose >= 2
+           else {"callbacks__print_log": None}),
         device=device,
         verbose=int(verbose >= 2),
     )

@@ -243,6 +243,29 @@ def test_pickle_and_joblib_round_trip(estimator_and_data, tmp_path):
     np.testing.assert_equal(loaded.history_, est.history_)
 
 
+def test_pickle_where_builtins_print_was_replaced(regression_data, monkeypatch):
+    """``ray.shutdown()`` leaves ``builtins.print`` replaced; skorch's default log
+    sink then no longer pickles by name. Every network of the package must."""
+    import builtins
+
+    from sklearn_recursive import FeedbackSegmenter, MultiverseRE
+    from sklearn_recursive.datasets import make_noisy_shapes
+
+    X, y = regression_data
+    images, masks = make_noisy_shapes(8, size=8, random_state=0)
+    fitted = [
+        fast(RecurrentExpansionRegressor).fit(X, y),
+        MultiverseRE(fast(RecurrentExpansionRegressor), members=2).fit(X, y),  # stacked
+        FeedbackSegmenter(2, base_channels=2, depth=1, max_epochs=1,
+                          device="cpu", random_state=0).fit(images, masks),
+    ]
+    original = builtins.print
+    monkeypatch.setattr(builtins, "print", lambda *a, **k: original(*a, **k))
+    for est in fitted:
+        restored = pickle.loads(pickle.dumps(est))
+        assert type(restored) is type(est)
+
+
 def test_pickle_does_not_carry_training_data(regression_data):
     X, y = regression_data
     reg = fast(RecurrentExpansionRegressor, early_stopping=True).fit(X, y)
@@ -293,6 +316,25 @@ def test_verbose_prints_rounds(regression_data, capsys):
     out = capsys.readouterr().out
     assert "round" in out and "best round: " in out
     assert len([line for line in out.splitlines() if line.strip().startswith("1 ")]) == 1
+
+
+def test_silent_by_default(regression_data, capsys):
+    from sklearn_recursive import FeedbackSegmenter, MultiverseRE
+    from sklearn_recursive.datasets import make_noisy_shapes
+
+    X, y = regression_data
+    fast(RecurrentExpansionRegressor, early_stopping=True).fit(X, y)
+    MultiverseRE(fast(RecurrentExpansionRegressor), members=2).fit(X, y)  # stacked
+    images, masks = make_noisy_shapes(8, size=8, random_state=0)
+    FeedbackSegmenter(2, base_channels=2, depth=1, max_epochs=1, device="cpu",
+                      random_state=0).fit(images, masks)
+    assert capsys.readouterr().out == ""
+
+
+def test_verbose_2_prints_epochs(regression_data, capsys):
+    X, y = regression_data
+    fast(RecurrentExpansionRegressor, verbose=2).fit(X, y)
+    assert "train_loss" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("params", [{}, {"cv": 3}, {"early_stopping": True}])

@@ -348,3 +348,25 @@ def test_ray_backend(regression_data):
     finally:
         ray.shutdown()
     np.testing.assert_allclose(model.predict(X), reference, atol=1e-5)
+
+
+def test_one_worker_pool_for_all_rounds(regression_data):
+    """Backends that start a pool per Parallel call (Ray's, multiprocessing) keep it
+    over the rounds: the backend is configured once per fit, not once per round."""
+    from joblib import parallel_config, register_parallel_backend
+    from joblib._parallel_backends import ThreadingBackend
+
+    calls = []
+
+    class CountingBackend(ThreadingBackend):
+        def configure(self, *args, **kwargs):
+            calls.append(1)
+            return super().configure(*args, **kwargs)
+
+    register_parallel_backend("counting", CountingBackend)
+    X, y = regression_data
+    est = fast(RecurrentExpansionRegressor, n_rounds=3, early_stopping=False)
+    with parallel_config(backend="counting"):
+        mv = MultiverseRE(est, members=["mlp", "cnn"], n_jobs=2, batched=False).fit(X, y)
+    assert mv.n_rounds_ == 3
+    assert len(calls) == 1
