@@ -19,7 +19,6 @@ import time
 import warnings
 
 import joblib
-import numpy as np
 import torch
 
 import sklearn_recursive
