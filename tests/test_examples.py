@@ -1,7 +1,7 @@
 """The gallery scripts parse, use only the public API and describe themselves.
 
-Running them all takes about 1.5 minutes; they are run by hand (see CONTRIBUTING.md)
-rather than in the suite.
+Running them all takes about 1.5 minutes; CI runs them when it builds the docs (the
+sphinx-gallery build in `.ci/run`), not in the suite.
 """
 
 import ast
