@@ -6,15 +6,17 @@ rounds run one after the other. Every backend fits the same heterogeneous
 multiverse (an MLP and a CNN member: they cannot be stacked) with 1 and with
 R rounds; the difference, divided by R - 1, is the cost of one more round,
 reported as a ratio to the sequential fit's round. The backends alternate
-in every repeat; medians. Dask and Ray start once, before the timings (their
-start-up is printed, not counted); Ray is skipped when not installed.
+in every repeat, after a warm-up run of each; medians
+(``sklearn_recursive.reproduce.speed.alternate``). Dask and Ray start once,
+before the timings (their start-up is printed, not counted); Ray is skipped
+when not installed.
 
     python benchmarks/bench_backends.py [--rounds 4] [--rows 1000] [--epochs 20] [--repeats 3]
 """
 
 import argparse
 import contextlib
-import statistics
+import functools
 import time
 import warnings
 
@@ -24,6 +26,7 @@ import torch
 import sklearn_recursive
 from sklearn_recursive import MultiverseRE, RecurrentExpansionRegressor
 from sklearn_recursive.datasets import make_sinusoid
+from sklearn_recursive.reproduce.speed import alternate
 
 
 def make(rounds, epochs):
@@ -32,13 +35,11 @@ def make(rounds, epochs):
     return MultiverseRE(est, members=["mlp", "cnn"], n_jobs=2)
 
 
-def timed(backend, rounds, args, X, y):
+def fit(backend, rounds, epochs, X, y):
     context = (contextlib.nullcontext() if backend is None
                else joblib.parallel_config(backend=backend))
     with context:
-        start = time.perf_counter()
-        make(rounds, args.epochs).fit(X, y)
-        return time.perf_counter() - start
+        make(rounds, epochs).fit(X, y)
 
 
 def main():
@@ -84,27 +85,21 @@ def main():
         print(f"# Ray (num_cpus=2) started in {time.perf_counter() - start:.1f} s")
         backends["Ray"] = "ray"
 
-    with stack:
-        for backend in backends.values():  # warm-up: imports in every worker
-            timed(backend, 1, args, X, y)
-        times = {name: {1: [], args.rounds: []} for name in backends}
-        for _ in range(args.repeats):
-            for name, backend in backends.items():
-                for rounds in (1, args.rounds):
-                    times[name][rounds].append(timed(backend, rounds, args, X, y))
+    runners = {(name, rounds): functools.partial(fit, backend, rounds, args.epochs, X, y)
+               for name, backend in backends.items() for rounds in (1, args.rounds)}
+    with stack:  # alternate() warms every runner up first: imports in every worker
+        medians = alternate(runners, args.repeats)
 
     def per_round(name):
-        t = times[name]
-        return (statistics.median(t[args.rounds]) - statistics.median(t[1])) / (args.rounds - 1)
+        return (medians[name, args.rounds] - medians[name, 1]) / (args.rounds - 1)
 
-    unit = per_round("sequential (n_jobs=1)")
+    sequential = "sequential (n_jobs=1)"
     print("| backend | one round (ratio to sequential) | whole fit of "
           f"{args.rounds} rounds (ratio to sequential) |")
     print("|---|---|---|")
-    whole_unit = statistics.median(times["sequential (n_jobs=1)"][args.rounds])
     for name in backends:
-        whole = statistics.median(times[name][args.rounds])
-        print(f"| {name} | {per_round(name) / unit:.2f} | {whole / whole_unit:.2f} |")
+        print(f"| {name} | {per_round(name) / per_round(sequential):.2f} | "
+              f"{medians[name, args.rounds] / medians[sequential, args.rounds]:.2f} |")
 
 
 if __name__ == "__main__":

@@ -26,6 +26,25 @@ def markdown_table(header, rows):
     return lines
 
 
+def mse_per_round_figure(draw, title):
+    """A Figure of test MSE (against the clean sine) per round, log scale.
+
+    ``draw(ax)`` plots the curves; the axes, the title and the legend are set
+    here, so that the sections' round plots look alike. Drawn without pyplot.
+    """
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+
+    fig = Figure(figsize=(7, 4))
+    ax = fig.subplots()
+    draw(ax)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set(xlabel="round", ylabel="test MSE vs the clean sine", yscale="log", title=title)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
 class Progress:
     """Timestamped progress lines on ``stream`` (stderr by default)."""
 

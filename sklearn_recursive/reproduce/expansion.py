@@ -24,7 +24,7 @@ from sklearn.ensemble import HistGradientBoostingRegressor
 
 from .. import RecurrentExpansionRegressor
 from ..datasets import make_sinusoid
-from ._report import markdown_table, mean_std
+from ._report import markdown_table, mean_std, mse_per_round_figure
 
 
 @dataclasses.dataclass
@@ -136,26 +136,20 @@ def tables(cfg, results):
 
 def figures(cfg, results):
     """``(name, figure, caption)``: test MSE per round."""
-    from matplotlib.figure import Figure
-    from matplotlib.ticker import MaxNLocator
 
-    fig = Figure(figsize=(7, 4))
-    ax = fig.subplots()
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    rounds = np.arange(cfg.rounds)
-    for name, c in results["curves"].items():
-        mean, std = c.mean(axis=0), c.std(axis=0)
-        ax.plot(rounds, mean, marker="o", label=name)
-        ax.fill_between(rounds, mean - std, mean + std, alpha=0.2)
-        best, first = glitch(mean, cfg.margin)
-        if first is not None:
-            ax.axvline(first, ls=":", color=ax.lines[-1].get_color())
-    for name, values in results["baselines"].items():
-        ax.axhline(np.mean(values), ls="--", color="grey" if "HistGradient" in name else "k",
-                   label=name)
-    ax.set(xlabel="round", ylabel="test MSE vs the clean sine", yscale="log",
-           title="Recurrent Expansion on the noisy sinusoid")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
+    def draw(ax):
+        rounds = np.arange(cfg.rounds)
+        for name, c in results["curves"].items():
+            mean, std = c.mean(axis=0), c.std(axis=0)
+            ax.plot(rounds, mean, marker="o", label=name)
+            ax.fill_between(rounds, mean - std, mean + std, alpha=0.2)
+            best, first = glitch(mean, cfg.margin)
+            if first is not None:
+                ax.axvline(first, ls=":", color=ax.lines[-1].get_color())
+        for name, values in results["baselines"].items():
+            ax.axhline(np.mean(values), ls="--",
+                       color="grey" if "HistGradient" in name else "k", label=name)
+
+    fig = mse_per_round_figure(draw, "Recurrent Expansion on the noisy sinusoid")
     return [("re_rounds.png", fig, "Test MSE per round (mean over seeds, band: std); dotted "
              "lines mark the glitch, dashed lines the baselines")]

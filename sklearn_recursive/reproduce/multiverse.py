@@ -40,6 +40,7 @@ from threadpoolctl import threadpool_limits
 
 from .. import MultiverseRE, RecurrentExpansionClassifier, RecurrentExpansionRegressor
 from ..datasets import make_sinusoid
+from ._report import mse_per_round_figure
 
 ARCHS = ("mlp", "cnn", "gru", "transformer")
 MULTIVERSES = ("MVRE", "HMVRE", "Sc-HMVRE")
@@ -418,22 +419,19 @@ def tables(cfg, results):
 
 def figures(cfg, results):
     """``(name, figure, caption)``: mean test MSE per round on the sinusoid."""
-    from matplotlib.figure import Figure
-
     curves = {}
     for r in results["results"]:
         if r["dataset"] == "sinusoid" and not r["es"] and "curve" in r:
             curves.setdefault(r["variant"], []).append(r["curve"])
     if not curves:
         return []
-    fig = Figure(figsize=(7, 4))
-    ax = fig.subplots()
     settings = cfg.as_dict()
-    for variant, runs in curves.items():
-        ax.plot(np.mean(runs, axis=0), marker="o", label=label(variant, settings))
-    ax.set(xlabel="round", ylabel="test MSE vs the clean sine", yscale="log",
-           title="Noisy sinusoid: mean test MSE per round (no early stopping)")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
+
+    def draw(ax):
+        for variant, runs in curves.items():
+            ax.plot(np.mean(runs, axis=0), marker="o", label=label(variant, settings))
+
+    fig = mse_per_round_figure(
+        draw, "Noisy sinusoid: mean test MSE per round (no early stopping)")
     return [("multiverse_rounds.png", fig, "Mean test MSE per round over seeds, without "
              "early stopping, for RE and the multiverses")]
