@@ -7,9 +7,6 @@ noisy y ("noisy") and against the clean sin(t) ("clean", the same seed with
 
 * RE in-sample:  ``RecurrentExpansionRegressor(cv=None)``;
 * RE cv=5:       cross-fitted predictions, maps = mean of the fold networks;
-* RE cv=5 oof maps: cross-fitted predictions *and* out-of-fold maps (a subclass
-  setting ``_out_of_fold_maps = True``), the variant DESIGN.md section 1 says
-  broke in a prototype;
 
 all with ``early_stopping=False``, and two baselines: the same network alone
 given the same total epochs (``n_rounds=1, max_epochs=rounds * max_epochs``)
@@ -41,22 +38,11 @@ import time
 
 import numpy as np
 
-VARIANTS = ("in-sample", "cv=5", "cv=5 oof maps")
+VARIANTS = ("in-sample", "cv=5")
 MLP_CURVE = "MLP same epochs"  # one network, test MSE after (i + 1) * max_epochs epochs
 CURVES = (*VARIANTS, MLP_CURVE)
 ES_VARIANTS = ("in-sample ES", "cv=5 ES")
 BASELINES = ("plain MLP", "HGB")
-
-
-def _oof_maps_class():
-    from sklearn_recursive import RecurrentExpansionRegressor
-
-    class OutOfFoldMapsRegressor(RecurrentExpansionRegressor):
-        """Cross-fitted predictions *and* feature maps for the training rows."""
-
-        _out_of_fold_maps = True
-
-    return OutOfFoldMapsRegressor
 
 
 def run_task(name, seed, cfg):
@@ -93,8 +79,6 @@ def run_task(name, seed, cfg):
         n_rounds = 1
     elif name.startswith("cv=5"):
         n_rounds, kwargs["cv"] = cfg["cv_rounds"], 5
-        if name == "cv=5 oof maps":
-            cls = _oof_maps_class()
     if cls is not HistGradientBoostingRegressor:
         kwargs.update(n_rounds=n_rounds, early_stopping=name.endswith("ES"),
                       n_iter_no_change=cfg["patience"])
@@ -187,7 +171,7 @@ def main():
     from joblib import Parallel, delayed
 
     # longest fits first, so that the two workers finish together
-    order = ("cv=5", "cv=5 oof maps", "cv=5 ES", "in-sample", "plain MLP", MLP_CURVE,
+    order = ("cv=5", "cv=5 ES", "in-sample", "plain MLP", MLP_CURVE,
              "in-sample ES", "HGB")
     tasks = [(name, seed) for name in order for seed in range(args.seeds)]
     start = time.perf_counter()

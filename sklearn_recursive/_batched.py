@@ -46,9 +46,9 @@ from ._training import (
 )
 
 
-def _member_net(module, *, valid, **settings):
+def _member_net(module, settings, valid):
     # The net `train_network` builds, less the data path (never used here).
-    return make_net(module, early_stopping=valid, **settings).initialize()
+    return make_net(module, settings, early_stopping=settings.early_stopping(valid)).initialize()
 
 
 def _linears(module):
@@ -127,21 +127,7 @@ def _elementwise(criterion):
     return criterion(reduction="none")
 
 
-def train_stacked(
-    make_modules,
-    train_data,
-    valid_data,
-    *,
-    criterion,
-    max_epochs,
-    batch_size,
-    lr,
-    n_iter_no_change,
-    tol,
-    seeds,
-    device,
-    verbose=0,
-):
+def train_stacked(make_modules, train_data, valid_data, settings, *, seeds):
     """Train k `MLPModule` members at once, each as `train_network` would.
 
     Parameters
@@ -153,18 +139,13 @@ def train_stacked(
     train_data, valid_data : TensorDataset or None
         Inputs ``{"X": ..., "Z": ...}`` and targets, on ``device``.
         ``valid_data`` enables each member's early stopping on its loss.
-    criterion : loss class
-        A torch loss (e.g. ``torch.nn.MSELoss``, ``torch.nn.CrossEntropyLoss``)
-        whose ``reduction="none"`` gives per-element losses whose mean is its
+    settings : TrainSettings
+        As for `train_network`, shared by all members. Its criterion (e.g.
+        ``torch.nn.MSELoss``, ``torch.nn.CrossEntropyLoss``) must give
+        per-element losses with ``reduction="none"`` whose mean is its
         ``"mean"`` reduction.
-    max_epochs, batch_size, lr, n_iter_no_change, tol
-        As for `train_network`, shared by all members.
     seeds : list of int
         ``seeds[m]`` seeds member ``m``'s initial weights and shuffling.
-    device : str
-        Where ``train_data`` and ``valid_data`` live.
-    verbose : int, default=0
-        From 2 on, every member's net prints its epoch log.
 
     Returns
     -------
@@ -187,21 +168,8 @@ def train_stacked(
     modules = [seeded_build(make_module, seed) for make_module, seed in zip(make_modules, seeds)]
     _check_members(modules)
     valid = valid_data is not None
-    nets = [
-        _member_net(
-            module,
-            criterion=criterion,
-            lr=lr,
-            max_epochs=max_epochs,
-            batch_size=batch_size,
-            valid=valid,
-            n_iter_no_change=n_iter_no_change,
-            tol=tol,
-            device=device,
-            verbose=verbose,
-        )
-        for module in modules
-    ]
+    nets = [_member_net(module, settings, valid) for module in modules]
+    max_epochs, batch_size = settings.max_epochs, settings.batch_size
     member_layers = [_linears(net.module_) for net in nets]
     with torch.no_grad():
         weights = [
@@ -212,8 +180,10 @@ def train_stacked(
             torch.nn.Parameter(torch.stack([layers[i].bias for layers in member_layers]))
             for i in range(len(member_layers[0]))
         ]
-    optimizer = torch.optim.Adam([p for pair in zip(weights, biases) for p in pair], lr=lr)
-    loss_fn = _elementwise(criterion)
+    optimizer = torch.optim.Adam(
+        [p for pair in zip(weights, biases) for p in pair], lr=settings.lr
+    )
+    loss_fn = _elementwise(settings.criterion)
 
     for data in (train_data, valid_data):
         if data is not None:

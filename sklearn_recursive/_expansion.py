@@ -15,10 +15,23 @@ class probabilities for classification.
 """
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
-from ._training import TensorDataset, infer
+from ._training import TensorDataset, run_module
+
+
+class Outputs(NamedTuple):
+    """What a round (or one member) makes of some rows: its IMTs less the input.
+
+    ``yhat`` is what the task feeds forward (standardised values, or class
+    probabilities), ``(n_samples, n_outputs)``; ``maps`` the feature maps,
+    ``(n_samples, n_maps)``.
+    """
+
+    yhat: np.ndarray
+    maps: np.ndarray
 
 
 @dataclass
@@ -53,38 +66,42 @@ def round_inputs(X, Z, device):
     return TensorDataset({"X": X, "Z": Z}, device=device).X
 
 
+def identity(outputs):
+    """The regressor's ``yhat``: its network outputs as they are."""
+    return outputs
+
+
 def member_outputs(nets, inputs, output_fn):
-    """Mean over a member's fold nets of ``output_fn(outputs)`` and of maps."""
+    """`Outputs` of one member: the mean over its fold nets of yhat and of maps."""
     yhat, maps = None, None
     for net in nets:
-        out, feats = infer(net.module_, inputs)
+        feats, out = run_module(net.module_, inputs)
         out = output_fn(out)
         yhat = out if yhat is None else yhat + out
         maps = feats if maps is None else maps + feats
-    return yhat / len(nets), maps / len(nets)
+    return Outputs(yhat / len(nets), maps / len(nets))
 
 
 def combine_members(per_member, weights):
-    """Weighted mean of the members' yhat and concatenation of their maps."""
-    yhats = [y for y, _ in per_member]
-    yhat = sum(w * y for w, y in zip(weights, yhats)) / np.sum(weights)
-    maps = np.hstack([m for _, m in per_member])
-    return yhat, maps
+    """`Outputs` of a round: weighted mean of the members' yhat, their maps side by side."""
+    yhat = sum(w * out.yhat for w, out in zip(weights, per_member)) / np.sum(weights)
+    maps = np.hstack([out.maps for out in per_member])
+    return Outputs(yhat, maps)
 
 
-def round_imts(rnd, inputs, output_fn):
-    """Predictions and feature maps of a fitted round on new rows."""
+def round_outputs(rnd, inputs, output_fn):
+    """`Outputs` of a fitted round on new rows."""
     per_member = [member_outputs(nets, inputs, output_fn) for nets in rnd.members]
     return combine_members(per_member, rnd.weights)
 
 
-def expand(rnd, yhat, maps):
+def expand(rnd, outputs):
     """The expansion vector ``[rho(maps), yhat]`` for the next round."""
-    compressed = rnd.aggregator.transform(maps)
-    return np.hstack([compressed, yhat]).astype(np.float32)
+    compressed = rnd.aggregator.transform(outputs.maps)
+    return np.hstack([compressed, outputs.yhat]).astype(np.float32)
 
 
-def staged_imts(rounds, X, output_fn, device, last=None):
+def staged_outputs(rounds, X, output_fn, device, last=None):
     """Yield ``yhat`` of each round in turn, running the chain on ``X``.
 
     Parameters
@@ -97,11 +114,10 @@ def staged_imts(rounds, X, output_fn, device, last=None):
     last = len(rounds) - 1 if last is None else last
     Z = np.zeros((len(X), 0), dtype=np.float32)
     for i, rnd in enumerate(rounds[: last + 1]):
-        inputs = round_inputs(X, Z, device)
-        yhat, maps = round_imts(rnd, inputs, output_fn)
-        yield yhat
+        outputs = round_outputs(rnd, round_inputs(X, Z, device), output_fn)
+        yield outputs.yhat
         if i < last:
-            Z = expand(rnd, yhat, maps)
+            Z = expand(rnd, outputs)
 
 
 def aulc(curve):

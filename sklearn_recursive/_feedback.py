@@ -27,7 +27,13 @@ from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_array, check_is_fitted
 from torch import nn
 
-from ._training import DivergenceError, TensorDataset, resolve_device, train_network
+from ._training import (
+    DivergenceError,
+    TensorDataset,
+    TrainSettings,
+    resolve_device,
+    train_network,
+)
 
 __all__ = ["FeedbackSegmenter", "FeedbackUNet", "UNet"]
 
@@ -602,20 +608,15 @@ class FeedbackSegmenter(BaseEstimator):
             X, np.searchsorted(classes, y), device=device, y_dtype=torch.long
         )
         try:
-            net = train_network(
-                make_module,
-                train_data,
-                None,
+            settings = TrainSettings(
                 criterion=StepwiseCrossEntropy,
                 max_epochs=self.max_epochs,
                 batch_size=self.batch_size,
                 lr=self.lr,
-                n_iter_no_change=1,
-                tol=0.0,
-                seed=seed,
                 device=device,
                 verbose=2 if self.verbose else 0,
             )
+            net = train_network(make_module, train_data, None, settings, seed=seed)
         except DivergenceError as exc:
             raise DivergenceError(
                 f"{type(self).__name__}: training diverged ({exc}). Lower lr (now "

@@ -7,14 +7,23 @@ job is the module-level function `fit_member_group`, so that joblib can send
 it to a thread, a process or a Dask/Ray worker.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
+from numbers import Integral
 
 import numpy as np
 import torch
 
+from ._expansion import Outputs
 from ._modules import BUILTIN_MODULES, MLPModule
-from ._training import DivergenceError, TensorDataset, infer, seeded_build, train_network
+from ._training import (
+    DivergenceError,
+    TensorDataset,
+    TrainSettings,
+    run_module,
+    seeded_build,
+    train_network,
+)
 
 
 @dataclass(frozen=True)
@@ -107,32 +116,21 @@ def check_member(spec, X, Z, n_outputs):
 
 
 @dataclass(frozen=True)
-class TrainSettings:
-    """What every member fit of an estimator shares; small and picklable."""
+class MemberTask:
+    """What every member fit of an estimator shares; small and picklable.
 
-    criterion: type
+    Attributes
+    ----------
+    settings : TrainSettings
+        How each network trains (early stopping on the validation rows).
+    output_fn : callable
+        Network outputs -> the ``yhat`` fed forward (identity, softmax).
+    n_outputs : int
+    """
+
+    settings: TrainSettings
     output_fn: object
     n_outputs: int
-    max_epochs: int
-    batch_size: int
-    lr: float
-    n_iter_no_change: int
-    tol: float
-    device: str
-    verbose: int = 0
-    out_of_fold_maps: bool = False
-
-    def fit_kwargs(self):
-        return dict(
-            criterion=self.criterion,
-            max_epochs=self.max_epochs,
-            batch_size=self.batch_size,
-            lr=self.lr,
-            n_iter_no_change=self.n_iter_no_change,
-            tol=self.tol,
-            device=self.device,
-            verbose=self.verbose,
-        )
 
 
 def _finite(out, feats, name):
@@ -140,24 +138,24 @@ def _finite(out, feats, name):
         raise DivergenceError(f"member {name!r}: the outputs or feature maps are not finite")
 
 
-def fit_member_group(settings, specs, seeds, X, Z, y, valid, folds, max_threads=None):
-    """Fit the members of one job; return ``[(nets, yhat, maps)]``, one per member.
+def fit_member_group(task, specs, seeds, train, valid, folds, max_threads=None):
+    """Fit the members of one job; return ``[(nets, Outputs)]``, one per member.
 
     One spec: one net, or one per fold.  Several specs: they share a
     ``stack_key`` and are trained as one stacked model (no folds).  ``yhat``
-    and ``maps`` are the training rows' IMTs: in-sample, or out-of-fold
-    predictions with the fold nets' mean maps.
+    and ``maps`` (`Outputs`) are the training rows' IMTs: in-sample, or
+    out-of-fold predictions with the fold nets' mean maps.
 
     Parameters
     ----------
-    settings : TrainSettings
+    task : MemberTask
     specs : list of MemberSpec
     seeds : list of int
         One per spec: initial weights (shared by a member's fold nets, so that
         their feature maps share coordinates) and shuffling.
-    X, Z, y : ndarray
-        Training rows: raw input, expansion, encoded targets.
-    valid : tuple (X, Z, y) or None
+    train : tuple (X, Z, y, sample_weight)
+        Training rows: raw input, expansion, encoded targets, weights (or None).
+    valid : tuple (X, Z, y, sample_weight) or None
         Validation rows for early stopping.
     folds : list of (train, held_out) index arrays or None
     max_threads : int or None
@@ -166,21 +164,22 @@ def fit_member_group(settings, specs, seeds, X, Z, y, valid, folds, max_threads=
     """
     if max_threads is not None and torch.get_num_threads() > max_threads:
         torch.set_num_threads(max_threads)
+    X, Z, y, _ = train
     y_dtype = torch.int64 if y.dtype.kind in "iu" else torch.float32
-    device = settings.device
+    device = task.settings.device
     valid_data = None
     if valid is not None:
         valid_data = TensorDataset(
             {"X": valid[0], "Z": valid[1]}, valid[2], device=device, y_dtype=y_dtype
         )
     builders = [
-        partial(spec.build, input_shape(X), Z.shape[1], settings.n_outputs) for spec in specs
+        partial(spec.build, input_shape(X), Z.shape[1], task.n_outputs) for spec in specs
     ]
     names = ", ".join(repr(spec.name) for spec in specs)
     try:
         if len(specs) > 1:
-            return _fit_stacked(settings, builders, seeds, X, Z, y, valid_data, y_dtype, specs)
-        return [_fit_one(settings, builders[0], seeds[0], X, Z, y, valid_data, folds, y_dtype,
+            return _fit_stacked(task, builders, seeds, X, Z, y, valid_data, y_dtype, specs)
+        return [_fit_one(task, builders[0], seeds[0], X, Z, y, valid_data, folds, y_dtype,
                          specs[0].name)]
     except DivergenceError as exc:
         if "member" in str(exc):
@@ -188,38 +187,37 @@ def fit_member_group(settings, specs, seeds, X, Z, y, valid, folds, max_threads=
         raise DivergenceError(f"member {names}: {exc}") from None
 
 
-def _fit_stacked(settings, builders, seeds, X, Z, y, valid_data, y_dtype, specs):
+def _fit_stacked(task, builders, seeds, X, Z, y, valid_data, y_dtype, specs):
     from ._batched import train_stacked
 
-    data = TensorDataset({"X": X, "Z": Z}, y, device=settings.device, y_dtype=y_dtype)
-    nets = train_stacked(
-        builders, data, valid_data, seeds=[int(s) for s in seeds], **settings.fit_kwargs()
-    )
+    data = TensorDataset({"X": X, "Z": Z}, y, device=task.settings.device, y_dtype=y_dtype)
+    nets = train_stacked(builders, data, valid_data, task.settings, seeds=[int(s) for s in seeds])
     results = []
     for spec, net in zip(specs, nets):
-        out, feats = infer(net.module_, data.X)
+        feats, out = run_module(net.module_, data.X)
         _finite(out, feats, spec.name)
-        results.append(([net], settings.output_fn(out), feats))
+        results.append(([net], Outputs(task.output_fn(out), feats)))
     return results
 
 
-def _fit_one(settings, make_module, seed, X, Z, y, valid_data, folds, y_dtype, name):
+def _fit_one(task, make_module, seed, X, Z, y, valid_data, folds, y_dtype, name):
     index_sets = [(np.arange(len(X)), None)] if folds is None else folds
     # with folds, every fold net runs once on all rows: the held-out rows
     # give its out-of-fold predictions, all rows its share of the mean maps
-    all_rows = None if folds is None else TensorDataset({"X": X, "Z": Z}, device=settings.device).X
+    device = task.settings.device
+    all_rows = None if folds is None else TensorDataset({"X": X, "Z": Z}, device=device).X
     nets = []
     yhat = maps = None
     for train_idx, held_idx in index_sets:
         data = TensorDataset(
             {"X": X[train_idx], "Z": Z[train_idx]}, y[train_idx],
-            device=settings.device, y_dtype=y_dtype,
+            device=device, y_dtype=y_dtype,
         )
-        net = train_network(make_module, data, valid_data, seed=int(seed), **settings.fit_kwargs())
+        net = train_network(make_module, data, valid_data, task.settings, seed=int(seed))
         nets.append(net)
-        out, feats = infer(net.module_, data.X if held_idx is None else all_rows)
+        feats, out = run_module(net.module_, data.X if held_idx is None else all_rows)
         _finite(out, feats, name)
-        out = settings.output_fn(out)
+        out = task.output_fn(out)
         if held_idx is None:  # in-sample IMTs
             yhat, maps = out, feats
             continue
@@ -227,37 +225,74 @@ def _fit_one(settings, make_module, seed, X, Z, y, valid_data, folds, y_dtype, n
             yhat = np.empty_like(out)
             maps = np.zeros_like(feats)
         yhat[held_idx] = out[held_idx]
-        if settings.out_of_fold_maps:
-            maps[held_idx] = feats[held_idx]
-        else:
-            maps += feats / len(folds)
-    return nets, yhat, maps
+        maps += feats / len(folds)
+    return nets, Outputs(yhat, maps)
 
 
-def member_weights(weighting, records, has_valid):
-    """Weights of the members' predictions, normalised to sum to 1.
+def _member_name(spec):
+    if isinstance(spec, str):
+        return spec
+    name = getattr(spec, "__name__", None)
+    if name is None and hasattr(spec, "func"):  # functools.partial
+        name = getattr(spec.func, "__name__", None)
+    return name or type(spec).__name__
 
-    ``"uniform"``: equal.  ``"score"``: inverse loss on the validation rows
-    (on the training rows' IMTs without validation).  ``"aulc"``: inverse
-    area under the learning curve.
+
+def resolve_members(members, default_spec, hidden_layer_sizes):
+    """The list of `MemberSpec` that ``members`` describes.
+
+    ``members``: None (the estimator's own network, ``default_spec``), an
+    int k (k copies of it), or a list of architecture names, module
+    callables and ``(name, spec)`` pairs; ``"mlp"`` uses
+    ``hidden_layer_sizes``.
     """
-    if weighting == "uniform":
-        raw = np.ones(len(records))
-    elif weighting == "score":
-        key = "valid_loss" if has_valid else "train_loss"
-        raw = 1.0 / np.maximum([r[key] for r in records], 1e-12)
-    else:  # "aulc"
-        raw = 1.0 / np.maximum([r["aulc"] for r in records], 1e-12)
-    return raw / raw.sum()
-
-
-def select_members(records, n_select, has_valid):
-    """Indices of the ``n_select`` members of lowest loss, in member order."""
-    if n_select is None or n_select >= len(records):
-        return list(range(len(records)))
-    key = "valid_loss" if has_valid else "train_loss"
-    order = np.argsort([r[key] for r in records], kind="stable")
-    return sorted(int(i) for i in order[:n_select])
+    if members is None:
+        return [default_spec]
+    if isinstance(members, Integral):
+        base = default_spec
+        return [MemberSpec(f"{base.name}_{i}", base.build, base.stack_key) for i in range(members)]
+    if isinstance(members, str) or not hasattr(members, "__len__") or len(members) == 0:
+        raise ValueError(
+            "members must be an int >= 1 or a non-empty list of architectures (names among "
+            f"{sorted(BUILTIN_MODULES)}, module callables, or (name, spec) pairs); "
+            f"got {members!r}."
+        )
+    specs = []
+    for i, item in enumerate(members):
+        label = None
+        if isinstance(item, tuple):
+            if len(item) != 2 or not isinstance(item[0], str):
+                raise ValueError(
+                    f"members[{i}] must be a name, a module callable or a (name, spec) pair "
+                    f"with a str name; got {item!r}."
+                )
+            label, item = item
+        if isinstance(item, str):
+            if item not in BUILTIN_MODULES:
+                raise ValueError(
+                    f"members[{i}]: unknown architecture {item!r}; the built-in ones are "
+                    f"{sorted(BUILTIN_MODULES)} (or pass a torch module callable)."
+                )
+            specs.append(builtin_spec(item, hidden_layer_sizes, label))
+        elif callable(item):
+            specs.append(MemberSpec(label or _member_name(item), item))
+        else:
+            raise ValueError(
+                f"members[{i}] must be an architecture name, a module callable "
+                f"module(n_features, n_expansion, n_outputs) or a (name, spec) pair; "
+                f"got {item!r}."
+            )
+    # unique labels for history_ and plots: "mlp", "mlp" -> "mlp_0", "mlp_1"
+    names = [spec.name for spec in specs]
+    counts = {}
+    out = []
+    for spec in specs:
+        if names.count(spec.name) > 1:
+            k = counts.get(spec.name, 0)
+            counts[spec.name] = k + 1
+            spec = MemberSpec(f"{spec.name}_{k}", spec.build, spec.stack_key)
+        out.append(spec)
+    return out
 
 
 @dataclass
@@ -266,7 +301,9 @@ class RoundPlan:
 
     Attributes
     ----------
-    specs : list of MemberSpec
+    members : None, int or list
+        What the members are, as `resolve_members` reads it; None: the
+        estimator's own network, alone.
     weighting : {"uniform", "score", "aulc"}
     n_select : int or None
         Keep only the best ``n_select`` members of each round.
@@ -274,13 +311,26 @@ class RoundPlan:
         joblib ``n_jobs`` for the member fits of a round.
     batched : {"auto", True, False}
         Train members with the same ``stack_key`` as one stacked model.
+    specs : list of MemberSpec or None
+        The resolved members; set by the estimator (`resolved`).
     """
 
-    specs: list
+    members: object = None
     weighting: str = "uniform"
     n_select: int = None
     n_jobs: int = None
     batched: object = False
+    specs: list = None
+
+    def resolved(self, default_spec, hidden_layer_sizes):
+        """This plan with ``specs`` set; raises if ``n_select`` exceeds the members."""
+        specs = resolve_members(self.members, default_spec, hidden_layer_sizes)
+        if self.n_select is not None and self.n_select > len(specs):
+            raise ValueError(
+                f"n_select={self.n_select} is larger than the number of members "
+                f"({len(specs)}); use n_select <= {len(specs)} or None."
+            )
+        return replace(self, specs=specs)
 
     def _stack_groups(self):
         by_key = {}

@@ -1,20 +1,30 @@
-"""MultiverseRE: several networks per round, in parallel, aggregated."""
+"""MultiverseRE: several networks per round, in parallel, aggregated.
 
-from numbers import Integral
+A meta-estimator in scikit-learn's sense: ``fit`` fits ``clone(estimator)``
+through its one fitting entry point with the members as its `RoundPlan`; the
+fitted facts (``rounds_``, ``history_``, ``n_features_in_``...) are read
+through ``estimator_`` and predictions delegate to its public methods.
+"""
 
-from sklearn.base import BaseEstimator, MetaEstimatorMixin, _fit_context, clone, is_classifier
-from sklearn.metrics import accuracy_score, r2_score
+from sklearn.base import BaseEstimator, MetaEstimatorMixin, _fit_context, clone
 from sklearn.utils import get_tags
-from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils._param_validation import HasMethods, StrOptions
 from sklearn.utils.metaestimators import available_if
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._members import MemberSpec, RoundPlan, builtin_spec
-from ._modules import BUILTIN_MODULES
+from ._members import RoundPlan
 from ._recurrent_expansion import RecurrentExpansionRegressor, _BaseRecurrentExpansion
+from ._utils import IntInterval
 
-# Fitted attributes of the inner estimator that MultiverseRE exposes as its own.
-_FITTED = ("rounds_", "history_", "best_round_", "n_rounds_", "interrupted_", "device_")
+
+def _read_through(name):
+    """A read-only property that is ``estimator_.<name>`` (AttributeError before fit)."""
+
+    def get(self):
+        return getattr(self.estimator_, name)
+
+    get.__doc__ = f"``estimator_.{name}``: see the Attributes section."
+    return property(get)
 
 
 def _estimator_has(attr):
@@ -25,64 +35,6 @@ def _estimator_has(attr):
         return hasattr(est, attr)
 
     return check
-
-
-def _member_name(spec):
-    if isinstance(spec, str):
-        return spec
-    name = getattr(spec, "__name__", None)
-    if name is None and hasattr(spec, "func"):  # functools.partial
-        name = getattr(spec.func, "__name__", None)
-    return name or type(spec).__name__
-
-
-def _resolve_members(members, estimator):
-    """The list of `MemberSpec` that ``members`` describes."""
-    if isinstance(members, Integral):
-        base = estimator._default_spec()
-        return [MemberSpec(f"{base.name}_{i}", base.build, base.stack_key) for i in range(members)]
-    if isinstance(members, str) or not hasattr(members, "__len__") or len(members) == 0:
-        raise ValueError(
-            "members must be an int >= 1 or a non-empty list of architectures (names among "
-            f"{sorted(BUILTIN_MODULES)}, module callables, or (name, spec) pairs); "
-            f"got {members!r}."
-        )
-    specs = []
-    for i, item in enumerate(members):
-        label = None
-        if isinstance(item, tuple):
-            if len(item) != 2 or not isinstance(item[0], str):
-                raise ValueError(
-                    f"members[{i}] must be a name, a module callable or a (name, spec) pair "
-                    f"with a str name; got {item!r}."
-                )
-            label, item = item
-        if isinstance(item, str):
-            if item not in BUILTIN_MODULES:
-                raise ValueError(
-                    f"members[{i}]: unknown architecture {item!r}; the built-in ones are "
-                    f"{sorted(BUILTIN_MODULES)} (or pass a torch module callable)."
-                )
-            specs.append(builtin_spec(item, estimator._hidden_layer_sizes, label))
-        elif callable(item):
-            specs.append(MemberSpec(label or _member_name(item), item))
-        else:
-            raise ValueError(
-                f"members[{i}] must be an architecture name, a module callable "
-                f"module(n_features, n_expansion, n_outputs) or a (name, spec) pair; "
-                f"got {item!r}."
-            )
-    # unique labels for history_ and plots: "mlp", "mlp" -> "mlp_0", "mlp_1"
-    names = [spec.name for spec in specs]
-    counts = {}
-    out = []
-    for spec in specs:
-        if names.count(spec.name) > 1:
-            k = counts.get(spec.name, 0)
-            counts[spec.name] = k + 1
-            spec = MemberSpec(f"{spec.name}_{k}", spec.build, spec.stack_key)
-        out.append(spec)
-    return out
 
 
 class MultiverseRE(MetaEstimatorMixin, BaseEstimator):
@@ -143,6 +95,11 @@ class MultiverseRE(MetaEstimatorMixin, BaseEstimator):
         Each worker caps its torch threads so that workers x threads do not
         exceed the cores. None means 1 unless in a ``parallel_config`` context.
 
+    random_state : int, RandomState instance or None, default=None
+        Seeds the fit (members' weights and shuffling, splits, aggregators).
+        When not None it replaces the estimator's ``random_state``; None
+        keeps the estimator's own.
+
     batched : {"auto", True, False}, default="auto"
         Train same-shaped MLP members as one stacked model (batched matrix
         products; each member keeps its own seed, shuffling, loss and early
@@ -153,7 +110,8 @@ class MultiverseRE(MetaEstimatorMixin, BaseEstimator):
     Attributes
     ----------
     estimator_ : RecurrentExpansionRegressor or RecurrentExpansionClassifier
-        The fitted inner estimator, holding the chain.
+        The fitted clone of ``estimator``, holding the chain; a complete
+        estimator of its own (``estimator_.predict(X)`` works).
 
     rounds_ : list of ExpansionRound
         ``rounds_[i].members[m]`` are the nets of the ``m``-th kept member
@@ -202,12 +160,25 @@ class MultiverseRE(MetaEstimatorMixin, BaseEstimator):
     ['mlp_0', 'mlp_1', 'mlp_2']
     """
 
+    # the fitted facts of the chain, read through the fitted estimator
+    rounds_ = _read_through("rounds_")
+    history_ = _read_through("history_")
+    best_round_ = _read_through("best_round_")
+    n_rounds_ = _read_through("n_rounds_")
+    interrupted_ = _read_through("interrupted_")
+    device_ = _read_through("device_")
+    n_features_in_ = _read_through("n_features_in_")
+    feature_names_in_ = _read_through("feature_names_in_")
+    classes_ = _read_through("classes_")
+
     _parameter_constraints: dict = {
         "estimator": [HasMethods(["fit", "predict"]), None],
-        "members": [Interval(Integral, 1, None, closed="left"), list, tuple],
+        "members": [IntInterval(1, None, closed="left"), list, tuple],
         "weighting": [StrOptions({"uniform", "score", "aulc"})],
-        "n_select": [Interval(Integral, 1, None, closed="left"), None],
-        "n_jobs": [Integral, None],
+        "n_select": [IntInterval(1, None, closed="left"), None],
+        "n_jobs": [IntInterval(None, -1, closed="right"), IntInterval(1, None, closed="left"),
+                   None],
+        "random_state": ["random_state"],
         "batched": [StrOptions({"auto"}), "boolean"],
     }
 
@@ -219,6 +190,7 @@ class MultiverseRE(MetaEstimatorMixin, BaseEstimator):
         weighting="uniform",
         n_select=None,
         n_jobs=None,
+        random_state=None,
         batched="auto",
     ):
         self.estimator = estimator
@@ -226,18 +198,21 @@ class MultiverseRE(MetaEstimatorMixin, BaseEstimator):
         self.weighting = weighting
         self.n_select = n_select
         self.n_jobs = n_jobs
+        self.random_state = random_state
         self.batched = batched
 
     def _make_estimator(self):
         if self.estimator is None:
-            return RecurrentExpansionRegressor()
-        if not isinstance(self.estimator, _BaseRecurrentExpansion):
+            est = RecurrentExpansionRegressor()
+        elif not isinstance(self.estimator, _BaseRecurrentExpansion):
             raise TypeError(
                 "estimator must be a RecurrentExpansionRegressor or "
                 f"RecurrentExpansionClassifier; got {type(self.estimator).__name__}."
             )
-        est = clone(self.estimator)
-        est._validate_params()  # its fit is not called: check its parameters here
+        else:
+            est = clone(self.estimator)
+        if self.random_state is not None:
+            est.set_params(random_state=self.random_state)
         return est
 
     @_fit_context(prefer_skip_nested_validation=False)
@@ -257,33 +232,23 @@ class MultiverseRE(MetaEstimatorMixin, BaseEstimator):
         -------
         self : object
         """
-        est = self._make_estimator()
-        est._fit_common()
-        specs = _resolve_members(self.members, est)
-        if self.n_select is not None and self.n_select > len(specs):
-            raise ValueError(
-                f"n_select={self.n_select} is larger than the number of members "
-                f"({len(specs)}); use n_select <= {len(specs)} or None."
-            )
-        X, y = est._validate_fit_data(X, y, owner=self)
         plan = RoundPlan(
-            specs=specs,
+            members=self.members,
             weighting=self.weighting,
             n_select=self.n_select,
             n_jobs=self.n_jobs,
             batched=self.batched,
         )
-        est._fit_arrays(X, y, plan)
-        self.estimator_ = est
-        for name in _FITTED:
-            setattr(self, name, getattr(est, name))
-        if hasattr(est, "classes_"):
-            self.classes_ = est.classes_
+        self.estimator_ = self._make_estimator()._fit_plan(X, y, plan)
         return self
 
-    def _validate_X(self, X):
+    def _check_X(self, X):
+        # errors that name this estimator, not its inner one: fitted, same
+        # features (columns or channels) and feature names as in fit
+        # (arrays and frames; the inner estimator checks other array-likes)
         check_is_fitted(self)
-        return self.estimator_._validate_X(X, owner=self)
+        if getattr(X, "ndim", None) in (2, 3):
+            validate_data(self, X, reset=False, skip_check_array=True)
 
     def predict(self, X):
         """Predict with the chain up to ``best_round_``.
@@ -298,8 +263,8 @@ class MultiverseRE(MetaEstimatorMixin, BaseEstimator):
         y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
             Values, or class labels for a classifier.
         """
-        X = self._validate_X(X)
-        return self.estimator_._to_prediction(self.estimator_._final_yhat(X))
+        self._check_X(X)
+        return self.estimator_.predict(X)
 
     @available_if(_estimator_has("predict_proba"))
     def predict_proba(self, X):
@@ -314,8 +279,8 @@ class MultiverseRE(MetaEstimatorMixin, BaseEstimator):
         -------
         proba : ndarray of shape (n_samples, n_classes)
         """
-        X = self._validate_X(X)
-        return self.estimator_._final_yhat(X)
+        self._check_X(X)
+        return self.estimator_.predict_proba(X)
 
     def staged_predict(self, X):
         """Yield the prediction after each fitted round, round 0 first.
@@ -329,9 +294,8 @@ class MultiverseRE(MetaEstimatorMixin, BaseEstimator):
         ------
         y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
         """
-        X = self._validate_X(X)
-        for yhat in self.estimator_._staged_yhat(X):
-            yield self.estimator_._to_prediction(yhat)
+        self._check_X(X)
+        return self.estimator_.staged_predict(X)
 
     @available_if(_estimator_has("staged_predict_proba"))
     def staged_predict_proba(self, X):
@@ -346,8 +310,8 @@ class MultiverseRE(MetaEstimatorMixin, BaseEstimator):
         ------
         proba : ndarray of shape (n_samples, n_classes)
         """
-        X = self._validate_X(X)
-        yield from self.estimator_._staged_yhat(X)
+        self._check_X(X)
+        return self.estimator_.staged_predict_proba(X)
 
     def score(self, X, y, sample_weight=None):
         """R^2 for a regressor estimator, accuracy for a classifier.
@@ -362,10 +326,8 @@ class MultiverseRE(MetaEstimatorMixin, BaseEstimator):
         -------
         score : float
         """
-        pred = self.predict(X)
-        if is_classifier(self):
-            return accuracy_score(y, pred, sample_weight=sample_weight)
-        return r2_score(y, pred, sample_weight=sample_weight)
+        self._check_X(X)
+        return self.estimator_.score(X, y, sample_weight=sample_weight)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -377,4 +339,3 @@ class MultiverseRE(MetaEstimatorMixin, BaseEstimator):
         tags.target_tags = inner.target_tags
         tags.input_tags = inner.input_tags
         return tags
-

@@ -1,12 +1,9 @@
 """Recurrent Expansion estimators: RecurrentExpansionRegressor and ...Classifier."""
 
-import time
-import warnings
 from numbers import Integral, Real
 
 import numpy as np
 import torch
-from joblib import cpu_count, effective_n_jobs
 from sklearn.base import (
     BaseEstimator,
     ClassifierMixin,
@@ -24,43 +21,16 @@ from sklearn.random_projection import GaussianRandomProjection
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._expansion import (
-    ExpansionRound,
-    aulc,
-    combine_members,
-    expand,
-    member_outputs,
-    round_inputs,
-    staged_imts,
-)
-from ._members import (
-    MemberSpec,
-    RoundPlan,
-    TrainSettings,
-    builtin_spec,
-    check_member,
-    fit_member_group,
-    member_weights,
-    mlp_spec,
-    select_members,
-)
+from ._expansion import identity, staged_outputs
+from ._members import MemberSpec, MemberTask, RoundPlan, builtin_spec, mlp_spec
 from ._modules import BUILTIN_MODULES
-from ._training import DivergenceError, resolve_device
+from ._rounds import Chain, Rows, fit_chain
+from ._training import TrainSettings, resolve_device
+from ._utils import softmax
 
 _AGGREGATORS = ("pca", "concat", "random")
-
-
-def _softmax(logits):
-    logits = logits - logits.max(axis=1, keepdims=True)
-    expd = np.exp(logits)
-    return expd / expd.sum(axis=1, keepdims=True)
-
-
-def _identity(values):
-    return values
 
 
 def _check_hidden_layer_sizes(hidden_layer_sizes):
@@ -85,13 +55,6 @@ def _check_hidden_layer_sizes(hidden_layer_sizes):
 
 class _BaseRecurrentExpansion(BaseEstimator):
     """Shared fit/predict logic of the Recurrent Expansion estimators."""
-
-    # With cv, training rows' *predictions* are out-of-fold but their feature
-    # maps are the fold networks' mean, as for every other row: the hidden
-    # units of different networks are different coordinates, and mixing them
-    # across rows ruins the next round (measured in
-    # benchmarks/bench_sinusoid.py, which sets this to True to show it).
-    _out_of_fold_maps = False
 
     _parameter_constraints: dict = {
         "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
@@ -155,24 +118,23 @@ class _BaseRecurrentExpansion(BaseEstimator):
     def _criterion(self):
         raise NotImplementedError
 
-    def _output_fn(self, outputs):
-        """Network outputs -> the yhat fed to the next round."""
+    # Network outputs -> the yhat fed to the next round: a module-level
+    # function (it travels to joblib workers), set by each task.
+    _output_fn = None
+
+    def _round_loss(self, y_enc, yhat, sample_weight=None):
         raise NotImplementedError
 
-    def _round_loss(self, y_enc, yhat):
-        raise NotImplementedError
-
-    def _round_score(self, y_enc, yhat):
+    def _round_score(self, y_enc, yhat, sample_weight=None):
         raise NotImplementedError
 
     # ------------------------------------------------------------------
     # Fitting
 
-    def _validate_X(self, X, owner=None):
+    def _validate_X(self, X):
         """Validate inference input against what fit saw; cast to float32."""
-        owner = self if owner is None else owner
-        check_is_fitted(owner)
-        return check_input(owner, X, reset=False)
+        check_is_fitted(self)
+        return check_input(self, X, reset=False)
 
     def _make_aggregator(self, seed):
         if self.aggregator == "pca":
@@ -210,235 +172,100 @@ class _BaseRecurrentExpansion(BaseEstimator):
             splitter = check_cv(self.cv, y_enc, classifier=classifier)
         return list(splitter.split(X, y_enc if classifier else None))
 
-    def _default_spec(self):
+    def _default_spec(self, hidden_layer_sizes):
         """The member this estimator's own network is: its `module` or the MLP."""
         if self.module is None:
-            return mlp_spec(self._hidden_layer_sizes)
+            return mlp_spec(hidden_layer_sizes)
         if isinstance(self.module, str):
-            return builtin_spec(self.module, self._hidden_layer_sizes)
+            return builtin_spec(self.module, hidden_layer_sizes)
         name = getattr(self.module, "__name__", None) or type(self.module).__name__
         return MemberSpec(name, self.module)
 
-    def _train_settings(self, n_outputs, device):
-        return TrainSettings(
+    def _member_task(self, n_outputs, device):
+        settings = TrainSettings(
             criterion=self._criterion(),
-            output_fn=self._output_fn,
-            n_outputs=n_outputs,
             max_epochs=self.max_epochs,
             batch_size=self.batch_size,
             lr=self.lr,
-            n_iter_no_change=self.n_iter_no_change,
-            tol=self.tol,
             device=device,
+            patience=self.n_iter_no_change,
+            tol=self.tol,
             verbose=self.verbose,
-            out_of_fold_maps=self._out_of_fold_maps,
+        )
+        return MemberTask(settings, self._output_fn, n_outputs)
+
+    def _chain(self, n_outputs, device):
+        return Chain(
+            task=self._member_task(n_outputs, device),
+            n_rounds=self.n_rounds,
+            loss=self._round_loss,
+            score=self._round_score,
+            make_aggregator=self._make_aggregator,
+            check_n_components=self._check_n_components,
+            patience=self.n_iter_no_change,
+            tol=self.tol,
+            name=type(self).__name__,
+            lr=self.lr,
+            verbose=self.verbose,
         )
 
-    def _fit_round(self, X, Z, y, valid, folds, seeds, settings, plan, round_idx,
-                   parallel):
-        """Fit every member of a round, select and weight them, combine their IMTs."""
-        specs = plan.specs
-        if round_idx == 0:
-            for spec in specs:
-                check_member(spec, X, Z, settings.n_outputs)
-        groups = plan.groups(folds)
-        n_workers = min(effective_n_jobs(plan.n_jobs), len(groups))
-        max_threads = max(1, cpu_count() // n_workers) if n_workers > 1 else None
-        valid_arrays = None if valid is None else tuple(valid)
-        jobs = (
-            delayed(fit_member_group)(
-                settings, [specs[i] for i in group], [int(seeds[i]) for i in group],
-                X, Z, y, valid_arrays, folds, max_threads,
+    def _split_rows(self, rows, seed):
+        """``(train, valid)`` `Rows`: the held-out validation rows, or None."""
+        if not self.early_stopping:
+            return rows, None
+        n_valid = int(np.ceil(self.validation_fraction * len(rows)))
+        if n_valid < 1 or len(rows) - n_valid < 2:
+            raise ValueError(
+                f"early_stopping=True with validation_fraction={self.validation_fraction} "
+                f"leaves no validation or too few training rows out of {len(rows)}; "
+                "use more samples, another validation_fraction, or early_stopping=False."
             )
-            for group in groups
-        )
-        threads = torch.get_num_threads()
+        index = np.arange(len(rows))
+        stratify = rows.y if is_classifier(self) else None
         try:
-            results = parallel(jobs)
-        finally:  # the threading backend caps this process's own torch threads
-            if torch.get_num_threads() != threads:
-                torch.set_num_threads(threads)
-        fitted = [None] * len(specs)
-        for group, result in zip(groups, results):
-            for i, member in zip(group, result):
-                fitted[i] = member
+            train, held = train_test_split(
+                index, test_size=n_valid, random_state=seed, stratify=stratify
+            )
+        except ValueError:  # a class too rare to stratify
+            train, held = train_test_split(index, test_size=n_valid, random_state=seed)
 
-        valid_inputs = None if valid is None else round_inputs(valid[0], valid[1], settings.device)
-        records, valid_imts = [], []
-        for spec, seed, (nets, yhat_m, _) in zip(specs, seeds, fitted):
-            curves = [np.asarray(net.history[:, "train_loss"], dtype=float) for net in nets]
-            record = {
-                "name": spec.name,
-                "seed": int(seed),
-                "train_loss": self._round_loss(y, yhat_m),
-                "train_score": self._round_score(y, yhat_m),
-                "valid_loss": np.nan,
-                "valid_score": np.nan,
-                "aulc": float(np.mean([aulc(c) for c in curves])),
-                "epochs": int(np.mean([len(c) for c in curves])),
-            }
-            if valid is not None:
-                imts = member_outputs(nets, valid_inputs, self._output_fn)
-                valid_imts.append(imts)
-                record["valid_loss"] = self._round_loss(valid[2], imts[0])
-                record["valid_score"] = self._round_score(valid[2], imts[0])
-            records.append(record)
+        def take(idx):
+            w = rows.sample_weight
+            return Rows(rows.X[idx], rows.y[idx], None if w is None else w[idx])
 
-        has_valid = valid is not None
-        selected = select_members(records, plan.n_select, has_valid)
-        weights = member_weights(plan.weighting, [records[i] for i in selected], has_valid)
-        for i, record in enumerate(records):
-            record["selected"] = i in selected
-            record["weight"] = float(weights[selected.index(i)]) if i in selected else 0.0
-        members = [fitted[i][0] for i in selected]
-        train_imts = combine_members([fitted[i][1:] for i in selected], weights)
-        if has_valid:
-            valid_imts = combine_members([valid_imts[i] for i in selected], weights)
-        else:
-            valid_imts = None
-        rnd = ExpansionRound(members=members, weights=weights, n_maps=train_imts[1].shape[1])
-        return rnd, train_imts, valid_imts, records
+        return take(train), take(held)
 
-    def _fit_rounds(self, X, y_enc, n_outputs, plan=None):
-        """Fit the chain on validated arrays; ``plan`` says what the members are."""
+    @_fit_context(prefer_skip_nested_validation=True)
+    def _fit_plan(self, X, y, plan=None):
+        """Validate on ``self``, encode ``y`` and fit the rounds of ``plan``.
+
+        The one entry point of every fit: ``fit`` runs the estimator's own
+        network alone; `MultiverseRE` fits a clone of its estimator with its
+        members as the `RoundPlan`.
+        """
+        hidden = _check_hidden_layer_sizes(self.hidden_layer_sizes)
         device = resolve_device(self.device)
-        plan = plan or RoundPlan([self._default_spec()])
+        X, y = self._validate_fit_data(X, y)
+        y_enc, n_outputs = self._encode_y(y)
+        plan = (plan or RoundPlan()).resolved(self._default_spec(hidden), hidden)
         rng = check_random_state(self.random_state)
         # split and fold seeds first, so that they do not depend on n_rounds:
         # fits that differ only in n_rounds share their first rounds.
         split_seed, fold_seed = rng.randint(np.iinfo(np.int32).max, size=2)
         seeds = rng.randint(np.iinfo(np.int32).max, size=(self.n_rounds, len(plan.specs)))
-        classifier = is_classifier(self)
-
-        valid = None
-        if self.early_stopping:
-            n_valid = int(np.ceil(self.validation_fraction * len(X)))
-            if n_valid < 1 or len(X) - n_valid < 2:
-                raise ValueError(
-                    f"early_stopping=True with validation_fraction={self.validation_fraction} "
-                    f"leaves no validation or too few training rows out of {len(X)}; "
-                    "use more samples, another validation_fraction, or early_stopping=False."
-                )
-            stratify = y_enc if classifier else None
-            try:
-                X, X_va, y_enc, y_va = train_test_split(
-                    X, y_enc, test_size=n_valid, random_state=split_seed, stratify=stratify
-                )
-            except ValueError:  # a class too rare to stratify
-                X, X_va, y_enc, y_va = train_test_split(
-                    X, y_enc, test_size=n_valid, random_state=split_seed
-                )
-            valid = [X_va, np.zeros((len(X_va), 0), np.float32), y_va]
-
+        train, valid = self._split_rows(Rows(X, y_enc), split_seed)
         if len(plan.specs) == 1 and self.module is None:
-            self._check_n_components(self._hidden_layer_sizes[-1], len(X))
-        folds = self._splits(X, y_enc, fold_seed)
+            self._check_n_components(hidden[-1], len(train))
+        folds = self._splits(train.X, train.y, fold_seed)
         plan.check(folds)
-        settings = self._train_settings(n_outputs, device)
-        Z = np.zeros((len(X), 0), np.float32)
-
-        self.rounds_, self.history_ = [], []
-        best_loss, best_round, stale = np.inf, 0, 0
-        self.interrupted_ = False
-        # one Parallel for all rounds: backends that start a pool per call (Ray's,
-        # multiprocessing) keep their workers from round to round
-        with Parallel(n_jobs=plan.n_jobs) as parallel:
-            for r in range(self.n_rounds):
-                start = time.perf_counter()
-                try:
-                    rnd, (yhat, maps), valid_imts, members = self._fit_round(
-                        X, Z, y_enc, valid, folds, seeds[r], settings, plan, r, parallel
-                    )
-                except DivergenceError as exc:
-                    raise DivergenceError(
-                        f"{type(self).__name__}: training diverged in round {r} ({exc}). "
-                        f"Lower lr (now {self.lr}), or standardise X (e.g. "
-                        "Pipeline(StandardScaler(), ...))."
-                    ) from None
-                except KeyboardInterrupt:
-                    if not self.rounds_:
-                        raise
-                    self._warn_interrupted(f"during round {r}: round {r} was discarded")
-                    break
-                record = self._record(r, rnd, y_enc, yhat, valid, valid_imts)
-                record["members"] = members
-                record["seconds"] = time.perf_counter() - start
-                self.rounds_.append(rnd)
-                self.history_.append(record)
-
-                stop = False
-                if valid is not None:
-                    if record["valid_loss"] < best_loss - self.tol:
-                        best_loss, best_round, stale = record["valid_loss"], r, 0
-                    else:
-                        stale += 1
-                        stop = stale >= self.n_iter_no_change
-                else:
-                    best_round = r
-                if self.verbose:
-                    self._print_round(record)
-                if stop or r == self.n_rounds - 1:
-                    break
-                if r == 0:
-                    self._check_n_components(maps.shape[1], len(X))
-                try:
-                    rnd.aggregator = self._make_aggregator(int(seeds[r, 0])).fit(maps)
-                    Z = expand(rnd, yhat, maps)
-                    if valid is not None:
-                        valid[1] = expand(rnd, *valid_imts)
-                except KeyboardInterrupt:
-                    rnd.aggregator = None
-                    self._warn_interrupted(f"after round {r}")
-                    break
-        self.best_round_ = best_round
-        self.n_rounds_ = len(self.rounds_)
+        result = fit_chain(self._chain(n_outputs, device), plan, train, valid, folds, seeds)
+        self.rounds_ = result.rounds
+        self.history_ = result.history
+        self.best_round_ = result.best_round
+        self.n_rounds_ = len(result.rounds)
+        self.interrupted_ = result.interrupted
         self.device_ = device
-        for i, record in enumerate(self.history_):
-            record["best"] = i == best_round
-        if self.verbose and valid is not None:
-            print(f"best round: {best_round}")
         return self
-
-    def _warn_interrupted(self, when):
-        self.interrupted_ = True
-        warnings.warn(
-            f"fit interrupted {when}; the {len(self.rounds_)} finished round(s) are kept "
-            "and the estimator is usable.",
-            UserWarning,
-            stacklevel=4,
-        )
-
-    def _record(self, r, rnd, y_enc, yhat, valid, valid_imts):
-        curves = [np.asarray(net.history[:, "train_loss"], dtype=float) for net in rnd.nets]
-        record = {
-            "round": r,
-            "train_loss": self._round_loss(y_enc, yhat),
-            "train_score": self._round_score(y_enc, yhat),
-            "valid_loss": np.nan,
-            "valid_score": np.nan,
-            "aulc": float(np.mean([aulc(c) for c in curves])),
-            "epochs": int(np.mean([len(c) for c in curves])),
-            "curve": curves[0].tolist(),
-        }
-        if valid is not None:
-            record["valid_loss"] = self._round_loss(valid[2], valid_imts[0])
-            record["valid_score"] = self._round_score(valid[2], valid_imts[0])
-        return record
-
-    def _print_round(self, record):
-        if record["round"] == 0:
-            print(f"{'round':>5} {'train loss':>11} {'valid loss':>11} {'AULC':>9} "
-                  f"{'epochs':>6} {'seconds':>8}")
-        print(
-            f"{record['round']:>5} {record['train_loss']:>11.5f} {record['valid_loss']:>11.5f} "
-            f"{record['aulc']:>9.5f} {record['epochs']:>6d} {record['seconds']:>8.2f}"
-        )
-        members = record.get("members", [])
-        if len(members) > 1:  # a multiverse: each member's loss, * if kept
-            key = "valid_loss" if np.isfinite(record["valid_loss"]) else "train_loss"
-            print("      members (" + key.replace("_", " ") + ", * kept): " + ", ".join(
-                f"{m['name']} {m[key]:.4f}{'*' if m['selected'] else ''}" for m in members
-            ))
 
     # ------------------------------------------------------------------
     # Inference
@@ -448,7 +275,7 @@ class _BaseRecurrentExpansion(BaseEstimator):
         # the nets' own device: a model fitted on CUDA and unpickled on a machine
         # without one has been moved to the CPU by skorch.
         device = self.rounds_[0].nets[0].device
-        yield from staged_imts(self.rounds_, X, self._output_fn, device, last)
+        yield from staged_outputs(self.rounds_, X, self._output_fn, device, last)
 
     def _final_yhat(self, X):
         *_, yhat = self._staged_yhat(X, last=self.best_round_)
@@ -459,10 +286,6 @@ class _BaseRecurrentExpansion(BaseEstimator):
         tags.input_tags.allow_nan = False
         tags.input_tags.three_d_array = True
         return tags
-
-    def _fit_common(self):
-        self._hidden_layer_sizes = _check_hidden_layer_sizes(self.hidden_layer_sizes)
-        resolve_device(self.device)
 
 
 _COMMON_PARAMS_DOC = """
@@ -637,18 +460,18 @@ class RecurrentExpansionRegressor(RegressorMixin, _BaseRecurrentExpansion):
     def _criterion(self):
         return torch.nn.MSELoss
 
-    def _output_fn(self, outputs):
-        return outputs
+    _output_fn = staticmethod(identity)
 
-    def _round_loss(self, y_enc, yhat):
-        return float(np.mean((yhat - y_enc) ** 2))
+    def _round_loss(self, y_enc, yhat, sample_weight=None):
+        if sample_weight is None:
+            return float(np.mean((yhat - y_enc) ** 2))
+        return float(np.average(np.mean((yhat - y_enc) ** 2, axis=1), weights=sample_weight))
 
-    def _round_score(self, y_enc, yhat):
+    def _round_score(self, y_enc, yhat, sample_weight=None):
         if len(y_enc) < 2:  # R^2 is undefined on a single row
             return np.nan
-        return float(r2_score(y_enc, yhat))
+        return float(r2_score(y_enc, yhat, sample_weight=sample_weight))
 
-    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y):
         """Fit the chain of rounds.
 
@@ -662,20 +485,11 @@ class RecurrentExpansionRegressor(RegressorMixin, _BaseRecurrentExpansion):
         -------
         self : object
         """
-        self._fit_common()
-        return self._fit_arrays(*self._validate_fit_data(X, y))
+        return self._fit_plan(X, y)
 
-    def _validate_fit_data(self, X, y, owner=None):
-        owner = self if owner is None else owner
-        y = _check_numeric_y(y, type(owner).__name__)
-        return check_input(owner, X, y, reset=True, multi_output=True, y_numeric=True)
-
-    def _fit_arrays(self, X, y, plan=None):
-        y_enc, n_outputs = self._encode_y(y)
-        return self._fit_rounds(X, y_enc, n_outputs, plan)
-
-    def _to_prediction(self, yhat):
-        return self._decode(yhat)
+    def _validate_fit_data(self, X, y):
+        y = _check_numeric_y(y, type(self).__name__)
+        return check_input(self, X, y, reset=True, multi_output=True, y_numeric=True)
 
     def _decode(self, yhat):
         pred = yhat * self.y_scale_ + self.y_mean_
@@ -754,16 +568,15 @@ class RecurrentExpansionClassifier(ClassifierMixin, _BaseRecurrentExpansion):
     def _criterion(self):
         return torch.nn.CrossEntropyLoss
 
-    def _output_fn(self, outputs):
-        return _softmax(outputs)
+    _output_fn = staticmethod(softmax)
 
-    def _round_loss(self, y_enc, yhat):
-        return float(log_loss(y_enc, yhat, labels=np.arange(yhat.shape[1])))
+    def _round_loss(self, y_enc, yhat, sample_weight=None):
+        labels = np.arange(yhat.shape[1])
+        return float(log_loss(y_enc, yhat, labels=labels, sample_weight=sample_weight))
 
-    def _round_score(self, y_enc, yhat):
-        return float(accuracy_score(y_enc, yhat.argmax(axis=1)))
+    def _round_score(self, y_enc, yhat, sample_weight=None):
+        return float(accuracy_score(y_enc, yhat.argmax(axis=1), sample_weight=sample_weight))
 
-    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y):
         """Fit the chain of rounds.
 
@@ -778,29 +591,24 @@ class RecurrentExpansionClassifier(ClassifierMixin, _BaseRecurrentExpansion):
         -------
         self : object
         """
-        self._fit_common()
-        return self._fit_arrays(*self._validate_fit_data(X, y))
+        return self._fit_plan(X, y)
 
-    def _validate_fit_data(self, X, y, owner=None):
-        owner = self if owner is None else owner
-        X, y = check_input(owner, X, y, reset=True)
+    def _validate_fit_data(self, X, y):
+        X, y = check_input(self, X, y, reset=True)
         check_classification_targets(y)
         classes = np.unique(y)
         if len(classes) < 2:
             raise ValueError(
-                f"{type(owner).__name__} needs samples of at least 2 classes in y; "
+                f"{type(self).__name__} needs samples of at least 2 classes in y; "
                 f"got 1 class: {classes[0]!r}."
             )
         return X, y
 
-    def _fit_arrays(self, X, y, plan=None):
+    def _encode_y(self, y):
+        """Class indices ``0..n_classes-1``, and n_classes."""
         encoder = LabelEncoder().fit(y)
         self.classes_ = encoder.classes_
-        y_enc = encoder.transform(y).astype(np.int64)
-        return self._fit_rounds(X, y_enc, len(self.classes_), plan)
-
-    def _to_prediction(self, yhat):
-        return self.classes_[yhat.argmax(axis=1)]
+        return encoder.transform(y).astype(np.int64), len(self.classes_)
 
     def predict_proba(self, X):
         """Class probabilities of the chain up to ``best_round_``.
@@ -858,7 +666,7 @@ class RecurrentExpansionClassifier(ClassifierMixin, _BaseRecurrentExpansion):
         y : ndarray of shape (n_samples,)
         """
         for proba in self._staged_yhat(self._validate_X(X)):
-            yield self._to_prediction(proba)
+            yield self.classes_[proba.argmax(axis=1)]
 
 
 def _check_numeric_y(y, name):

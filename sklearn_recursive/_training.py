@@ -15,6 +15,7 @@ of the right shape, shuffling, no silent validation split, seeding, a
 
 import threading
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -23,7 +24,7 @@ from skorch.callbacks import Callback, EarlyStopping
 from skorch.helper import predefined_split
 from skorch.utils import TeeGenerator
 
-__all__ = ["DivergenceError"]
+__all__ = ["DivergenceError", "TrainSettings"]
 
 
 class DivergenceError(FloatingPointError):
@@ -279,26 +280,54 @@ def _print(*args, **kwargs):
     print(*args, **kwargs)
 
 
-def make_net(
-    module,
-    *,
-    criterion,
-    max_epochs,
-    batch_size,
-    lr,
-    n_iter_no_change,
-    tol,
-    device,
-    verbose=0,
-    early_stopping=False,
-    seed=0,
-    train_split=None,
-):
+@dataclass(frozen=True)
+class TrainSettings:
+    """How a network trains: the one argument of `train_network` and `train_stacked`.
+
+    Small and picklable, so that joblib can send it to a worker.
+
+    Attributes
+    ----------
+    criterion : loss class or module
+        E.g. ``torch.nn.MSELoss``; the mean over a batch is minimised.
+    max_epochs, batch_size, lr : int, int, float
+        Adam's budget, mini-batch size and learning rate.
+    device : str
+        Where the data and the network live.
+    patience : int or None
+        Early stopping: stop after ``patience`` epochs without improving
+        ``monitor`` by more than ``tol``, and keep the best epoch's weights.
+        None trains ``max_epochs`` epochs.
+    tol : float
+        Minimum (absolute) improvement of ``monitor`` that counts.
+    monitor : {"valid_loss", "train_loss"}
+        What early stopping watches; ``"valid_loss"`` applies only where
+        validation data are given.
+    verbose : int
+        From 2 on, skorch's per-epoch log.
+    """
+
+    criterion: object
+    max_epochs: int
+    batch_size: int
+    lr: float
+    device: str = "cpu"
+    patience: int = None
+    tol: float = 0.0
+    monitor: str = "valid_loss"
+    verbose: int = 0
+
+    def early_stopping(self, has_valid):
+        """Whether a fit with (``has_valid``) or without validation data stops early."""
+        return self.patience is not None and (self.monitor != "valid_loss" or has_valid)
+
+
+def make_net(module, settings, *, early_stopping=False, seed=0, train_split=None):
     """The `FastNet` every network of the package trains in (not yet initialized).
 
     Adam, slice iterators (training batches shuffled with ``seed``), a
     `DivergenceGuard`, and with ``early_stopping`` a `PatienceStopping` on
-    the validation loss that restores the best weights.
+    ``settings.monitor`` that restores the best weights.
     """
     callbacks = [("divergence", DivergenceGuard())]
     if early_stopping:
@@ -306,21 +335,22 @@ def make_net(
             (
                 "early_stopping",
                 PatienceStopping(
-                    monitor="valid_loss",
-                    patience=n_iter_no_change,
-                    threshold=tol,
+                    monitor=settings.monitor,
+                    patience=settings.patience,
+                    threshold=settings.tol,
                     threshold_mode="abs",
                     load_best=True,
                 ),
             )
         )
+    verbose = settings.verbose
     return FastNet(
         module=module,
-        criterion=criterion,
+        criterion=settings.criterion,
         optimizer=torch.optim.Adam,
-        lr=lr,
-        max_epochs=max_epochs,
-        batch_size=batch_size,
+        lr=settings.lr,
+        max_epochs=settings.max_epochs,
+        batch_size=settings.batch_size,
         iterator_train=SliceIterator,
         iterator_train__shuffle=True,
         iterator_train__seed=seed,
@@ -330,27 +360,13 @@ def make_net(
         # skorch calls a sink other than `print` whatever the verbosity: off unless asked
         **({"callbacks__print_log__sink": _print} if verbose >= 2
            else {"callbacks__print_log": None}),
-        device=device,
+        device=settings.device,
         verbose=int(verbose >= 2),
     )
 
 
-def train_network(
-    make_module,
-    train_data,
-    valid_data,
-    *,
-    criterion,
-    max_epochs,
-    batch_size,
-    lr,
-    n_iter_no_change,
-    tol,
-    seed,
-    device,
-    verbose=0,
-):
-    """Train ``module`` with skorch on tensors already on ``device``.
+def train_network(make_module, train_data, valid_data, settings, *, seed):
+    """Train ``module`` with skorch on tensors already on ``settings.device``.
 
     Parameters
     ----------
@@ -358,7 +374,9 @@ def train_network(
         ``make_module()`` returns the torch module to train; it is called
         under ``seed`` so that the initial weights are reproducible.
     train_data, valid_data : TensorDataset or None
-        ``valid_data`` enables early stopping on its loss.
+        ``valid_data`` is scored every epoch (and watched by early stopping
+        with ``settings.monitor="valid_loss"``).
+    settings : TrainSettings
     seed : int
         Seeds the module's initial weights (without touching the global
         torch RNG state) and the shuffling.
@@ -371,15 +389,8 @@ def train_network(
     module = seeded_build(make_module, seed)
     net = make_net(
         module,
-        criterion=criterion,
-        max_epochs=max_epochs,
-        batch_size=batch_size,
-        lr=lr,
-        n_iter_no_change=n_iter_no_change,
-        tol=tol,
-        device=device,
-        verbose=verbose,
-        early_stopping=valid_data is not None,
+        settings,
+        early_stopping=settings.early_stopping(valid_data is not None),
         seed=seed,
         train_split=None if valid_data is None else predefined_split(valid_data),
     )
@@ -404,14 +415,15 @@ def features_and_output(module, **inputs):
 
 
 @torch.no_grad()
-def infer(module, X, batch_size=4096):
+def run_module(module, X, batch_size=4096):
     """Run ``module`` in eval mode on a `TensorDataset`'s inputs.
 
     Returns
     -------
-    outputs : ndarray of shape (n_samples, n_outputs), float64
     maps : ndarray of shape (n_samples, n_maps), float64
         What ``module.features`` returns: the feature maps fed forward.
+    outputs : ndarray of shape (n_samples, n_outputs), float64
+        What ``module.forward`` returns.
     """
     was_training = module.training
     module.eval()
@@ -426,4 +438,4 @@ def infer(module, X, batch_size=4096):
             maps.append(feats.double().cpu().numpy())
     finally:
         module.train(was_training)
-    return np.concatenate(outputs), np.concatenate(maps)
+    return np.concatenate(maps), np.concatenate(outputs)

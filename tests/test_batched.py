@@ -12,6 +12,7 @@ from sklearn_recursive._training import (
     DivergenceError,
     FastNet,
     TensorDataset,
+    TrainSettings,
     train_network,
 )
 
@@ -20,7 +21,11 @@ from .conftest import requires_cuda
 SEEDS = [0, 1, 2]
 # lr and patience chosen so that, with validation, the members stop at
 # different epochs before max_epochs.
-SETTINGS = dict(max_epochs=15, batch_size=32, lr=3e-2, n_iter_no_change=2, tol=1e-3, device="cpu")
+SETTINGS = dict(max_epochs=15, batch_size=32, lr=3e-2, patience=2, tol=1e-3, device="cpu")
+
+
+def _settings(criterion, **changes):
+    return TrainSettings(criterion, **{**SETTINGS, **changes})
 
 
 def _dataset(rng, n, criterion, x_shape, n_expansion, device):
@@ -49,7 +54,7 @@ def _data(criterion, validation, x_shape=(4,), n_expansion=2, device="cpu"):
 
 def _assert_same_fits(nets, criterion, train, valid, make_module):
     for net, seed in zip(nets, SEEDS):
-        alone = train_network(make_module, train, valid, criterion=criterion, seed=seed, **SETTINGS)
+        alone = train_network(make_module, train, valid, _settings(criterion), seed=seed)
         assert isinstance(net, FastNet) and net.train_split is None
         assert len(net.history) == len(alone.history)
         assert set(net.history[-1]) == set(alone.history[-1])
@@ -74,7 +79,7 @@ def test_members_train_as_if_alone(criterion, n_expansion, validation):
     train, valid, make_module = _data(criterion, validation, n_expansion=n_expansion)
     rng_state = torch.get_rng_state()
     nets = train_stacked(
-        [make_module] * len(SEEDS), train, valid, criterion=criterion, seeds=SEEDS, **SETTINGS
+        [make_module] * len(SEEDS), train, valid, _settings(criterion), seeds=SEEDS
     )
     assert torch.equal(torch.get_rng_state(), rng_state)  # seeding leaves the global RNG
     assert len(nets) == len(SEEDS)
@@ -99,7 +104,7 @@ def test_window_inputs_are_flattened_as_mlp_module_does():
     criterion = torch.nn.MSELoss
     train, valid, make_module = _data(criterion, True, x_shape=(2, 3))
     nets = train_stacked(
-        [make_module] * len(SEEDS), train, valid, criterion=criterion, seeds=SEEDS, **SETTINGS
+        [make_module] * len(SEEDS), train, valid, _settings(criterion), seeds=SEEDS
     )
     _assert_same_fits(nets, criterion, train, valid, make_module)
 
@@ -109,29 +114,28 @@ def test_members_of_different_shapes_are_refused():
     wider = lambda: MLPModule(4, 2, 2, hidden_layer_sizes=(8, 16))  # noqa: E731
     with pytest.raises(ValueError, match="one shape"):
         train_stacked(
-            [make_module, wider], train, None, criterion=torch.nn.MSELoss, seeds=[0, 1], **SETTINGS
+            [make_module, wider], train, None, _settings(torch.nn.MSELoss), seeds=[0, 1]
         )
     with pytest.raises(ValueError, match="one length"):
         train_stacked(
-            [make_module] * 2, train, None, criterion=torch.nn.MSELoss, seeds=[0], **SETTINGS
+            [make_module] * 2, train, None, _settings(torch.nn.MSELoss), seeds=[0]
         )
     with pytest.raises(TypeError, match="MLPModule members only"):
         train_stacked(
             [lambda: torch.nn.Linear(6, 2)],
             train,
             None,
-            criterion=torch.nn.MSELoss,
+            _settings(torch.nn.MSELoss),
             seeds=[0],
-            **SETTINGS,
         )
 
 
 def test_divergence_is_raised():
     train, _, make_module = _data(torch.nn.MSELoss, False)
-    settings = {**SETTINGS, "lr": 1e6}
+    settings = _settings(torch.nn.MSELoss, lr=1e6)
     with pytest.raises(DivergenceError, match="training loss .*member"):
         train_stacked(
-            [make_module] * 2, train, None, criterion=torch.nn.MSELoss, seeds=[0, 1], **settings
+            [make_module] * 2, train, None, settings, seeds=[0, 1]
         )
 
 
@@ -141,9 +145,8 @@ def test_returned_nets_pickle():
         [make_module] * 2,
         train,
         valid,
-        criterion=torch.nn.CrossEntropyLoss,
+        _settings(torch.nn.CrossEntropyLoss),
         seeds=[0, 1],
-        **SETTINGS,
     )
     for net in nets:
         # Each member owns its weights: no view into the stacked tensors.
@@ -159,12 +162,12 @@ def test_returned_nets_pickle():
 def test_members_train_as_if_alone_on_cuda():
     criterion = torch.nn.CrossEntropyLoss
     train, valid, make_module = _data(criterion, True, device="cuda")
-    settings = {**SETTINGS, "device": "cuda"}
+    settings = _settings(criterion, device="cuda")
     nets = train_stacked(
-        [make_module] * len(SEEDS), train, valid, criterion=criterion, seeds=SEEDS, **settings
+        [make_module] * len(SEEDS), train, valid, settings, seeds=SEEDS
     )
     for net, seed in zip(nets, SEEDS):
-        alone = train_network(make_module, train, valid, criterion=criterion, seed=seed, **settings)
+        alone = train_network(make_module, train, valid, settings, seed=seed)
         assert net.module_.head.weight.is_cuda
         assert len(net.history) == len(alone.history)
         for a, b in zip(net.module_.parameters(), alone.module_.parameters()):

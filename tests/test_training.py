@@ -13,6 +13,7 @@ from sklearn_recursive._training import (
     FastNet,
     SliceIterator,
     TensorDataset,
+    TrainSettings,
     resolve_device,
     train_network,
 )
@@ -67,10 +68,10 @@ def test_slice_iterator_without_shuffle_keeps_order():
 def _train(valid=None, **kwargs):
     X, y = _data(200)
     data = TensorDataset({"X": X, "Z": np.zeros((200, 0))}, y)
-    params = dict(criterion=torch.nn.MSELoss, max_epochs=5, batch_size=32, lr=1e-2,
-                  n_iter_no_change=2, tol=0.0, seed=0, device="cpu")
-    params.update(kwargs)
-    return train_network(lambda: MLPModule(3, 0, 1, (8,)), data, valid, **params)
+    seed = kwargs.pop("seed", 0)
+    params = dict(max_epochs=5, batch_size=32, lr=1e-2, patience=2, tol=0.0, device="cpu")
+    settings = TrainSettings(torch.nn.MSELoss, **{**params, **kwargs})
+    return train_network(lambda: MLPModule(3, 0, 1, (8,)), data, valid, settings, seed=seed)
 
 
 def test_no_silent_validation_split():
@@ -86,7 +87,7 @@ def test_early_stopping_with_validation_data_restores_best():
     X, y = _data(60, seed=1)
     y = y + 3 * np.random.default_rng(2).standard_normal(y.shape)  # noise to overfit
     valid = TensorDataset({"X": X, "Z": np.zeros((60, 0))}, y)
-    net = _train(valid, max_epochs=200, lr=5e-2, n_iter_no_change=3)
+    net = _train(valid, max_epochs=200, lr=5e-2, patience=3)
     losses = net.history[:, "valid_loss"]
     assert len(losses) < 200  # stopped early, quietly
     best = int(np.argmin(losses))
@@ -116,9 +117,8 @@ def test_user_keyboard_interrupt_is_not_swallowed():
     X, y = _data()
     data = TensorDataset({"X": X, "Z": np.zeros((50, 0))}, y)
     with pytest.raises(KeyboardInterrupt):
-        train_network(Interrupt, data, None, criterion=torch.nn.MSELoss, max_epochs=2,
-                      batch_size=8, lr=1e-3, n_iter_no_change=2, tol=0.0, seed=0,
-                      device="cpu")
+        settings = TrainSettings(torch.nn.MSELoss, max_epochs=2, batch_size=8, lr=1e-3)
+        train_network(Interrupt, data, None, settings, seed=0)
 
 
 def test_one_dimensional_target_trains_without_broadcasting(recwarn):

@@ -193,7 +193,7 @@ class InterruptingModule(torch.nn.Module):
 def test_keyboard_interrupt_keeps_finished_rounds():
     InterruptingModule.instances = 0
     reg = fast(R, module=InterruptingModule, n_rounds=4, aggregator="concat")
-    match = "interrupted during round 1: round 1 was discarded; the 1 finished round"
+    match = "interrupted before round 1 finished: the 1 finished round"
     with pytest.warns(UserWarning, match=match):
         reg.fit(X, y_reg)
     assert reg.interrupted_ and reg.n_rounds_ == 1 and reg.best_round_ == 0
@@ -213,14 +213,14 @@ def test_keyboard_interrupt_in_first_round_propagates():
 
 
 def test_keyboard_interrupt_between_rounds(monkeypatch):
-    import sklearn_recursive._recurrent_expansion as re_module
+    import sklearn_recursive._rounds as rounds_module
 
     def interrupted_expand(*args):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(re_module, "expand", interrupted_expand)
+    monkeypatch.setattr(rounds_module, "expand", interrupted_expand)
     reg = fast(R, n_rounds=3)
-    with pytest.warns(UserWarning, match="interrupted after round 0; the 1 finished round"):
+    with pytest.warns(UserWarning, match="interrupted before round 1 finished: the 1 finished"):
         reg.fit(X, y_reg)
     assert reg.interrupted_ and reg.n_rounds_ == 1 and reg.rounds_[0].aggregator is None
     assert reg.predict(X).shape == (40,)

@@ -27,7 +27,7 @@ import torch
 
 from .. import MLPModule, MultiverseRE, RecurrentExpansionRegressor
 from .._feedback import FeedbackUNet, StepwiseCrossEntropy
-from .._training import TensorDataset, train_network
+from .._training import TensorDataset, TrainSettings, train_network
 from ..datasets import make_noisy_shapes
 from ._report import markdown_table
 
@@ -119,11 +119,10 @@ def hand_loop(X, y, epochs, batch_size, lr, seed, device="cpu"):
 def package_path(X, y, epochs, batch_size, lr, seed, device="cpu"):
     """What a round-0 network of `RecurrentExpansionRegressor` runs."""
     data = TensorDataset({"X": X, "Z": np.zeros((len(X), 0), np.float32)}, y, device=device)
-    return train_network(
-        lambda: MLPModule(X.shape[1], 0, 1), data, None, criterion=torch.nn.MSELoss,
-        max_epochs=epochs, batch_size=batch_size, lr=lr, n_iter_no_change=5,
-        tol=0.0, seed=seed, device=device,
+    settings = TrainSettings(
+        torch.nn.MSELoss, max_epochs=epochs, batch_size=batch_size, lr=lr, device=device
     )
+    return train_network(lambda: MLPModule(X.shape[1], 0, 1), data, None, settings, seed=seed)
 
 
 def feedback_step_timer(module, x, y, iters=3):

@@ -1,0 +1,338 @@
+"""The round loop of every Recurrent Expansion fit, written once.
+
+RE and `MultiverseRE` run the same loop; only the `RoundPlan` differs (one
+member per round, or several)::
+
+    for r = 0, 1, ...:
+        fit the round's members on [X, Z_r]          (jobs on any joblib backend)
+        select and weight them, combine their IMTs   (training and validation rows)
+        record round r; stop when validation stops improving
+        Z_{r+1} = [rho_r(maps_r), yhat_r]
+
+The loop knows nothing of the task: the estimator passes a `Chain` with its
+loss, score and aggregator factory.
+"""
+
+import time
+import warnings
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import torch
+from joblib import cpu_count, effective_n_jobs
+from sklearn.utils.parallel import Parallel, delayed
+
+from ._expansion import (
+    ExpansionRound,
+    Outputs,
+    aulc,
+    combine_members,
+    expand,
+    member_outputs,
+    round_inputs,
+)
+from ._members import MemberTask, check_member, fit_member_group
+from ._training import DivergenceError
+
+
+@dataclass(frozen=True)
+class Rows:
+    """Rows of a fit: raw input, expansion vector, encoded targets, weights.
+
+    ``Z`` starts empty (no expansion in round 0) and grows round by round.
+    """
+
+    X: np.ndarray
+    y: np.ndarray
+    sample_weight: np.ndarray = None
+    Z: np.ndarray = None
+
+    def __post_init__(self):
+        if self.Z is None:
+            object.__setattr__(self, "Z", np.zeros((len(self.X), 0), np.float32))
+
+    def __len__(self):
+        return len(self.X)
+
+    def expanded(self, Z):
+        return replace(self, Z=Z)
+
+    def arrays(self):
+        """``(X, Z, y, sample_weight)``: what a member job receives."""
+        return self.X, self.Z, self.y, self.sample_weight
+
+
+@dataclass
+class FittedMember:
+    """One member of a round after its fit.
+
+    ``nets`` holds one skorch net, or one per fold with cross-fitting;
+    ``train`` the training rows' IMTs (in-sample, or out-of-fold).
+    """
+
+    name: str
+    seed: int
+    nets: list
+    train: Outputs
+    valid: Outputs = None
+
+
+@dataclass(frozen=True)
+class Chain:
+    """What the estimator tells the loop: its task and its round schedule.
+
+    Attributes
+    ----------
+    task : MemberTask
+    n_rounds : int
+    loss, score : callable
+        ``loss(y, yhat, sample_weight)`` (lower is better) and ``score``.
+    make_aggregator : callable
+        ``make_aggregator(seed)`` returns a fresh, unfitted ``rho``.
+    check_n_components : callable
+        ``check_n_components(n_maps, n_rows)`` raises if ``rho`` cannot
+        give the asked width.
+    patience, tol : int, float
+        Rounds without improving the validation loss by more than ``tol``
+        before the chain stops.
+    name : str
+        The estimator's name, for messages.
+    lr : float
+    verbose : int
+    """
+
+    task: MemberTask
+    n_rounds: int
+    loss: object
+    score: object
+    make_aggregator: object
+    check_n_components: object
+    patience: int
+    tol: float
+    name: str
+    lr: float
+    verbose: int = 0
+
+
+@dataclass
+class ChainResult:
+    rounds: list = field(default_factory=list)
+    history: list = field(default_factory=list)
+    best_round: int = 0
+    interrupted: bool = False
+
+
+class RoundStopper:
+    """Early stopping over rounds, shaped like skorch's ``EarlyStopping``.
+
+    ``step(loss)`` is called once per round with its validation loss (NaN
+    without validation rows: then every round counts as the best, and the
+    chain runs to the end) and returns whether to stop.
+    """
+
+    def __init__(self, patience, tol):
+        self.patience = patience
+        self.tol = tol
+        self.best_loss = np.inf
+        self.best_round = 0
+        self.stale = 0
+        self.rounds = 0
+
+    def step(self, loss):
+        r = self.rounds
+        self.rounds += 1
+        if not np.isfinite(loss):  # no validation rows: the last round is used
+            self.best_round = r
+            return False
+        if loss < self.best_loss - self.tol:
+            self.best_loss, self.best_round, self.stale = loss, r, 0
+            return False
+        self.stale += 1
+        return self.stale >= self.patience
+
+
+def scores(chain, nets, train_rows, train, valid_rows=None, valid=None):
+    """The record every round and every member gets: losses, scores, AULC, epochs."""
+    curves = [np.asarray(net.history[:, "train_loss"], dtype=float) for net in nets]
+    record = {
+        "train_loss": chain.loss(train_rows.y, train.yhat, train_rows.sample_weight),
+        "train_score": chain.score(train_rows.y, train.yhat, train_rows.sample_weight),
+        "valid_loss": np.nan,
+        "valid_score": np.nan,
+        "aulc": float(np.mean([aulc(c) for c in curves])),
+        "epochs": int(np.mean([len(c) for c in curves])),
+    }
+    if valid is not None:
+        record["valid_loss"] = chain.loss(valid_rows.y, valid.yhat, valid_rows.sample_weight)
+        record["valid_score"] = chain.score(valid_rows.y, valid.yhat, valid_rows.sample_weight)
+    return record, curves
+
+
+def select_members(records, n_select, has_valid):
+    """Indices of the ``n_select`` members of lowest loss, in member order.
+
+    The loss is the validation loss, or the training rows' loss without
+    validation rows. None keeps every member.
+    """
+    if n_select is None or n_select >= len(records):
+        return list(range(len(records)))
+    key = "valid_loss" if has_valid else "train_loss"
+    order = np.argsort([r[key] for r in records], kind="stable")
+    return sorted(int(i) for i in order[:n_select])
+
+
+def member_weights(weighting, records, has_valid):
+    """Weights of the members' predictions, normalised to sum to 1.
+
+    ``"uniform"``: equal.  ``"score"``: inverse loss on the validation rows
+    (on the training rows' IMTs without validation).  ``"aulc"``: inverse
+    area under the learning curve.
+    """
+    if weighting == "uniform":
+        raw = np.ones(len(records))
+    elif weighting == "score":
+        key = "valid_loss" if has_valid else "train_loss"
+        raw = 1.0 / np.maximum([r[key] for r in records], 1e-12)
+    else:  # "aulc"
+        raw = 1.0 / np.maximum([r["aulc"] for r in records], 1e-12)
+    return raw / raw.sum()
+
+
+def _fit_members(chain, plan, train, valid, folds, seeds, parallel):
+    """Fit every member of a round, in jobs on ``parallel``; `FittedMember` each."""
+    specs = plan.specs
+    groups = plan.groups(folds)
+    n_workers = min(effective_n_jobs(plan.n_jobs), len(groups))
+    max_threads = max(1, cpu_count() // n_workers) if n_workers > 1 else None
+    valid_arrays = None if valid is None else valid.arrays()
+    jobs = (
+        delayed(fit_member_group)(
+            chain.task, [specs[i] for i in group], [int(seeds[i]) for i in group],
+            train.arrays(), valid_arrays, folds, max_threads,
+        )
+        for group in groups
+    )
+    threads = torch.get_num_threads()
+    try:
+        results = parallel(jobs)
+    finally:  # the threading backend caps this process's own torch threads
+        if torch.get_num_threads() != threads:
+            torch.set_num_threads(threads)
+    fitted = [None] * len(specs)
+    for group, result in zip(groups, results):
+        for i, (nets, outputs) in zip(group, result):
+            fitted[i] = FittedMember(specs[i].name, int(seeds[i]), nets, outputs)
+    return fitted
+
+
+def fit_round(chain, plan, train, valid, folds, seeds, parallel):
+    """Fit, score, select and weight the members of one round.
+
+    Returns the `ExpansionRound`, the combined IMTs of the training and
+    validation rows (`Outputs`; None without validation) and the member
+    records.
+    """
+    fitted = _fit_members(chain, plan, train, valid, folds, seeds, parallel)
+    if valid is not None:
+        valid_inputs = round_inputs(valid.X, valid.Z, chain.task.settings.device)
+    records = []
+    for member in fitted:
+        if valid is not None:
+            member.valid = member_outputs(member.nets, valid_inputs, chain.task.output_fn)
+        record, _ = scores(chain, member.nets, train, member.train, valid, member.valid)
+        records.append({"name": member.name, "seed": member.seed, **record})
+
+    has_valid = valid is not None
+    selected = select_members(records, plan.n_select, has_valid)
+    weights = member_weights(plan.weighting, [records[i] for i in selected], has_valid)
+    for i, record in enumerate(records):
+        record["selected"] = i in selected
+        record["weight"] = float(weights[selected.index(i)]) if i in selected else 0.0
+    kept = [fitted[i] for i in selected]
+    train_out = combine_members([m.train for m in kept], weights)
+    valid_out = combine_members([m.valid for m in kept], weights) if has_valid else None
+    rnd = ExpansionRound(
+        members=[m.nets for m in kept], weights=weights, n_maps=train_out.maps.shape[1]
+    )
+    return rnd, train_out, valid_out, records
+
+
+def fit_chain(chain, plan, train, valid, folds, seeds):
+    """Fit the rounds of ``plan`` on ``train`` rows; return a `ChainResult`.
+
+    ``seeds[r, m]`` seeds member ``m`` of round ``r`` (and round ``r``'s
+    aggregator, with ``m = 0``). A ``KeyboardInterrupt`` after round 0
+    keeps the finished rounds (the round in progress is discarded) and
+    warns; a diverging member raises `DivergenceError` naming the round.
+    """
+    for spec in plan.specs:
+        check_member(spec, train.X, train.Z, chain.task.n_outputs)
+    result = ChainResult()
+    stopper = RoundStopper(chain.patience, chain.tol)
+    # one Parallel for all rounds: backends that start a pool per call (Ray's,
+    # multiprocessing) keep their workers from round to round
+    with Parallel(n_jobs=plan.n_jobs) as parallel:
+        try:
+            for r in range(chain.n_rounds):
+                start = time.perf_counter()
+                try:
+                    rnd, train_out, valid_out, members = fit_round(
+                        chain, plan, train, valid, folds, seeds[r], parallel
+                    )
+                except DivergenceError as exc:
+                    raise DivergenceError(
+                        f"{chain.name}: training diverged in round {r} ({exc}). "
+                        f"Lower lr (now {chain.lr}), or standardise X (e.g. "
+                        "Pipeline(StandardScaler(), ...))."
+                    ) from None
+                record, curves = scores(chain, rnd.nets, train, train_out, valid, valid_out)
+                record = {"round": r, **record, "curve": curves[0].tolist(),
+                          "members": members, "seconds": time.perf_counter() - start}
+                result.rounds.append(rnd)
+                result.history.append(record)
+                stop = stopper.step(record["valid_loss"])
+                if chain.verbose:
+                    _print_round(record)
+                if stop or r == chain.n_rounds - 1:
+                    break
+                if r == 0:
+                    chain.check_n_components(train_out.maps.shape[1], len(train))
+                rnd.aggregator = chain.make_aggregator(int(seeds[r, 0])).fit(train_out.maps)
+                train = train.expanded(expand(rnd, train_out))
+                if valid is not None:
+                    valid = valid.expanded(expand(rnd, valid_out))
+        except KeyboardInterrupt:
+            if not result.rounds:
+                raise
+            # the round in progress is discarded; the last kept one feeds no other
+            result.rounds = result.rounds[: len(result.history)]
+            result.rounds[-1].aggregator = None
+            result.interrupted = True
+            warnings.warn(
+                f"fit interrupted before round {len(result.history)} finished: the "
+                f"{len(result.rounds)} finished round(s) are kept and the estimator is usable.",
+                UserWarning,
+                stacklevel=4,
+            )
+    result.best_round = stopper.best_round
+    for i, record in enumerate(result.history):
+        record["best"] = i == result.best_round
+    if chain.verbose and valid is not None:
+        print(f"best round: {result.best_round}")
+    return result
+
+
+def _print_round(record):
+    if record["round"] == 0:
+        print(f"{'round':>5} {'train loss':>11} {'valid loss':>11} {'AULC':>9} "
+              f"{'epochs':>6} {'seconds':>8}")
+    print(
+        f"{record['round']:>5} {record['train_loss']:>11.5f} {record['valid_loss']:>11.5f} "
+        f"{record['aulc']:>9.5f} {record['epochs']:>6d} {record['seconds']:>8.2f}"
+    )
+    members = record.get("members", [])
+    if len(members) > 1:  # a multiverse: each member's loss, * if kept
+        key = "valid_loss" if np.isfinite(record["valid_loss"]) else "train_loss"
+        print("      members (" + key.replace("_", " ") + ", * kept): " + ", ".join(
+            f"{m['name']} {m[key]:.4f}{'*' if m['selected'] else ''}" for m in members
+        ))
