@@ -31,7 +31,7 @@ import torch
 
 import sklearn_recursive
 from sklearn_recursive import FeedbackSegmenter
-from sklearn_recursive._feedback import StepwiseCrossEntropy
+from sklearn_recursive._feedback_nets import StepwiseCrossEntropy
 from sklearn_recursive.datasets import make_noisy_shapes
 from sklearn_recursive.reproduce.speed import feedback_unet
 

@@ -1,251 +1,95 @@
 """FeedbackSegmenter: a U-Net whose output is fed back to its input and refined.
 
-The network (DESIGN.md §3) keeps a state ``h = [u, v]`` with ``u`` the
-segmentation logits and ``v`` extra feedback channels.  It starts at zero and
-each step the U-Net ``F`` sees the input next to the (softmaxed) feedback:
+The network (`FeedbackUNet` in ``_feedback_nets.py``; the user guide's page
+``docs/feedback.md`` explains it) keeps a
+state ``h = [u, v]`` with ``u`` the segmentation logits and ``v`` extra
+feedback channels.  It starts at zero and each step the U-Net ``F`` sees the
+input next to the (softmaxed) feedback:
 
     d(t) = F([x, softmax(v(t-1))])
     h(t) = h(t-1) + exp(-t / tau) * d(t)
     loss = sum_t CE(u(t), y)
 
-The loop is plain PyTorch, differentiated by autograd.  Images ``(n, C, H, W)``
-use 2-D convolutions, signals ``(n, C, L)`` 1-D ones; the U-Net normalises
-with GroupNorm (BatchNorm's running statistics would mix the steps).
+This module holds the scikit-learn estimator around it: validation, training
+through skorch, and prediction in fixed-shape chunks.
 """
 
+import collections
 import copy
 import math
 import warnings
-from numbers import Integral, Real
+from numbers import Real
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from sklearn.base import BaseEstimator, _fit_context
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval
-from sklearn.utils.validation import check_array, check_is_fitted
-from torch import nn
+from sklearn.utils.validation import _check_sample_weight, check_array, check_is_fitted
+from skorch.callbacks import Callback
 
+from ._feedback_nets import (
+    ConvBlock,  # noqa: F401  (models pickled before the split name it here)
+    FeedbackUNet,
+    StepwiseCrossEntropy,
+    UNet,
+    weighted_target,
+)
 from ._training import (
     DivergenceError,
     TensorDataset,
     TrainSettings,
+    make_net,
     resolve_device,
-    train_network,
+    seeded_build,
 )
+from ._utils import IntInterval, check_int, is_int, softmax
+from .metrics import foreground_dice
 
+# FeedbackUNet, UNet, StepwiseCrossEntropy and foreground_dice lived here
+# before the split: they are still importable from this module.
 __all__ = ["FeedbackSegmenter", "FeedbackUNet", "UNet"]
 
+# Prediction runs in chunks of at most this many samples, and of at most
+# _PREDICT_PIXELS pixels; every chunk is padded to the same number of rows.
 _PREDICT_BATCH = 64
+_PREDICT_PIXELS = 2**20
+# How many training samples the under-training check of `fit` predicts.
+_CHECK_SAMPLES = 256
 
 
-# ----------------------------------------------------------------------------
-# Network blocks
+class _LastEpoch(Callback):
+    """Keep a copy of the weights at the end of every epoch (for an interrupted fit)."""
+
+    def on_epoch_end(self, net, **kwargs):
+        self.weights_ = copy.deepcopy(net.module_.state_dict())
 
 
-def _conv_class(dim):
-    return nn.Conv1d if dim == 1 else nn.Conv2d
+def _train(make_module, data, settings, seed):
+    """``train_network(make_module, data, None, settings, seed=seed)``, interruptible.
 
-
-class ConvBlock(nn.Module):
-    """Two 3-wide convolutions, each followed by GroupNorm and ReLU."""
-
-    def __init__(self, in_channels, out_channels, dim):
-        super().__init__()
-        conv = _conv_class(dim)
-        groups = math.gcd(out_channels, 8)
-        self.layers = nn.Sequential(
-            conv(in_channels, out_channels, 3, padding=1),
-            nn.GroupNorm(groups, out_channels),
-            nn.ReLU(inplace=True),
-            conv(out_channels, out_channels, 3, padding=1),
-            nn.GroupNorm(groups, out_channels),
-            nn.ReLU(inplace=True),
-        )
-
-    def forward(self, x):
-        return self.layers(x)
-
-
-class UNet(nn.Module):
-    """A U-Net for 1-D signals (``dim=1``) or 2-D images (``dim=2``).
-
-    The encoder has ``depth + 1`` blocks of widths ``base_channels * 2**i``
-    separated by 2x max pooling; each decoder block upsamples (nearest
-    neighbour) to its skip connection's exact shape, so odd sizes work, and
-    concatenates the skip.  A 1-wide convolution maps to ``out_channels``.
-
-    Parameters
-    ----------
-    in_channels, out_channels : int
-    base_channels : int, default=16
-    depth : int, default=2
-        Number of poolings; inputs need at least ``2**depth`` pixels per side.
-    dim : {1, 2}, default=2
+    Returns ``(net, interrupted)``.  A user's ``KeyboardInterrupt`` ends the fit
+    with the net kept: with early stopping its weights are the best finished
+    epoch's (``load_best``), otherwise the last finished epoch's.
     """
-
-    def __init__(self, in_channels, out_channels, *, base_channels=16, depth=2, dim=2):
-        super().__init__()
-        widths = [base_channels * 2**i for i in range(depth + 1)]
-        inputs = [in_channels, *widths[:-1]]
-        self.down = nn.ModuleList(ConvBlock(i, o, dim) for i, o in zip(inputs, widths))
-        self.up = nn.ModuleList(
-            ConvBlock(widths[i + 1] + widths[i], widths[i], dim) for i in reversed(range(depth))
-        )
-        self.pool = nn.MaxPool1d(2) if dim == 1 else nn.MaxPool2d(2)
-        self.head = _conv_class(dim)(widths[0], out_channels, 1)
-
-    def forward(self, x):
-        skips = []
-        for i, block in enumerate(self.down):
-            x = block(x if i == 0 else self.pool(x))
-            skips.append(x)
-        skips.pop()  # the bottleneck is x itself
-        for block in self.up:
-            skip = skips.pop()
-            x = F.interpolate(x, size=skip.shape[2:], mode="nearest")
-            x = block(torch.cat([x, skip], dim=1))
-        return self.head(x)
+    early = settings.early_stopping(False)
+    net = make_net(seeded_build(make_module, seed), settings, early_stopping=early, seed=seed)
+    last = _LastEpoch()
+    if not early:
+        net.set_params(callbacks=[*net.callbacks, ("last_epoch", last)])
+    net.initialize()
+    try:
+        net.partial_fit(data, None)
+    except KeyboardInterrupt:
+        if not early and getattr(last, "weights_", None) is not None:
+            net.module_.load_state_dict(last.weights_)
+        return net, True
+    return net, False
 
 
-class FeedbackUNet(nn.Module):
-    """The feedback loop of DESIGN.md §3 around a `UNet`.
-
-    The state ``h`` has ``n_classes + n_feedback`` channels: the logits ``u``
-    first, then the feedback channels ``v``.  With ``feedback=False`` the U-Net
-    sees ``x`` alone and runs once: the feed-forward baseline.
-
-    In training mode ``forward`` runs ``T`` steps, ``T`` fixed or drawn per
-    batch (``train_steps``), and returns the logits of the steps that carry
-    gradient: the last ``backprop_steps`` of them (all when ``None``).  The
-    steps before those run without gradient and their state enters the
-    gradient steps detached, as a constant.  In eval mode it returns the
-    logits of every one of ``n_steps`` steps.  Output: ``(steps, n,
-    n_classes, *spatial)``.
-    """
-
-    def __init__(
-        self,
-        in_channels,
-        n_classes,
-        *,
-        dim=2,
-        feedback=True,
-        feedback_channels=None,
-        tau=3.0,
-        softmax_feedback=True,
-        decay=True,
-        n_steps=5,
-        train_steps=None,
-        backprop_steps=None,
-        base_channels=16,
-        depth=2,
-        seed=None,
-    ):
-        super().__init__()
-        self.n_classes = n_classes
-        self.n_feedback = (feedback_channels or n_classes) if feedback else 0
-        self.feedback = feedback
-        self.tau = tau
-        self.softmax_feedback = softmax_feedback
-        self.decay = decay
-        self.n_steps = n_steps
-        self.train_steps = train_steps
-        self.backprop_steps = backprop_steps
-        self.unet = UNet(
-            in_channels + self.n_feedback,
-            n_classes + self.n_feedback,
-            base_channels=base_channels,
-            depth=depth,
-            dim=dim,
-        )
-        self.step_rng = np.random.RandomState(seed)
-
-    def step_weight(self, t):
-        """``exp(-t / tau)`` for step ``t = 1, 2, ...``, or 1 without decay."""
-        return math.exp(-t / self.tau) if self.decay else 1.0
-
-    def init_state(self, x):
-        shape = (x.shape[0], self.n_classes + self.n_feedback, *x.shape[2:])
-        return x.new_zeros(shape)
-
-    def update(self, x, h, t):
-        """The weighted update ``exp(-t / tau) * d(t)`` that step ``t`` adds to ``h``."""
-        if not self.feedback:
-            return self.unet(x)
-        v = h[:, self.n_classes :]
-        fed = torch.softmax(v, dim=1) if self.softmax_feedback else v
-        return self.step_weight(t) * self.unet(torch.cat([x, fed], dim=1))
-
-    def logits(self, h):
-        return h[:, : self.n_classes]
-
-    def sample_steps(self):
-        """``(T, k)``: the steps of one training batch and how many carry gradient."""
-        if not self.feedback:
-            return 1, 1
-        steps = self.train_steps if self.train_steps is not None else self.n_steps
-        if isinstance(steps, tuple):
-            steps = int(self.step_rng.randint(steps[0], steps[1] + 1))
-        k = steps if self.backprop_steps is None else min(self.backprop_steps, steps)
-        return steps, k
-
-    def forward(self, X, n_steps=None):
-        if self.training:
-            total, n_grad = self.sample_steps()
-        else:
-            total = 1 if not self.feedback else (n_steps or self.n_steps)
-            n_grad = total
-        h = self.init_state(X)
-        with torch.no_grad():
-            for t in range(1, total - n_grad + 1):
-                h = h + self.update(X, h, t)
-        outputs = []
-        for t in range(total - n_grad + 1, total + 1):
-            h = h + self.update(X, h, t)
-            outputs.append(self.logits(h))
-        return torch.stack(outputs)
-
-
-class StepwiseCrossEntropy(nn.Module):
-    """Cross-entropy summed over the steps of ``(steps, n, classes, ...)`` logits."""
-
-    def forward(self, step_logits, y):
-        return sum(F.cross_entropy(logits, y) for logits in step_logits)
-
-
-# ----------------------------------------------------------------------------
-# Scoring
-
-
-def foreground_dice(y_true, y_pred, n_classes):
-    """Mean foreground Dice (F1) per sample, for encoded labels ``0..n_classes-1``.
-
-    Class 0 is the background.  For each sample and each foreground class
-    present in the truth or the prediction, Dice is ``2|P & T| / (|P| + |T|)``;
-    the sample's score is their mean, and 1 when neither the truth nor the
-    prediction has any foreground.  Returns an array of shape ``(n_samples,)``.
-    """
-    n = len(y_true)
-    y_true = y_true.reshape(n, -1)
-    y_pred = y_pred.reshape(n, -1)
-    scores = np.ones(n)
-    totals = np.zeros(n)
-    counts = np.zeros(n)
-    for k in range(1, n_classes):
-        t, p = y_true == k, y_pred == k
-        size = t.sum(axis=1) + p.sum(axis=1)
-        present = size > 0
-        dice = np.divide(2 * (t & p).sum(axis=1), size, out=np.zeros(n), where=present)
-        totals += np.where(present, dice, 0.0)
-        counts += present
-    np.divide(totals, counts, out=scores, where=counts > 0)
-    return scores
-
-
-# ----------------------------------------------------------------------------
-# The estimator
+def _finished_epochs(history):
+    return [row for row in history if "train_loss" in row]
 
 
 def _describe(X):
@@ -300,8 +144,8 @@ class FeedbackSegmenter(BaseEstimator):
     tol : float or None, default=None
         Early halt at prediction: a sample stops once its step update
         ``max |exp(-t / tau) d(t)|`` falls below ``tol``; its state then stays
-        fixed.  The steps each sample used are stored in ``n_steps_used_`` by
-        `predict`, `predict_proba` and `score`.  ``None``: always ``n_steps``.
+        fixed.  ``predict(X, return_steps=True)`` (and `predict_proba`) also
+        return the steps each sample ran.  ``None``: always ``n_steps``.
         Not used by `staged_predict_proba`.
     base_channels : int, default=16
         Width of the U-Net's first block; block ``i`` has
@@ -309,8 +153,21 @@ class FeedbackSegmenter(BaseEstimator):
     depth : int, default=2
         Number of poolings of the U-Net; inputs need at least ``2**depth``
         pixels along each side.
-    max_epochs : int, default=50
-        Training epochs (Adam, shuffled mini-batches, no validation split).
+    max_updates : int, default=400
+        Budget of Adam updates (mini-batches) when ``max_epochs=None``:
+        training runs at most ``ceil(max_updates / batches per epoch)``
+        epochs, so that a small training set gets as many updates as a large
+        one.  Large sets may need more.
+    max_epochs : int or None, default=None
+        Budget in epochs; when set, it replaces ``max_updates``.
+    n_iter_no_change : int or None, default=10
+        Stop once the training loss has not improved by more than
+        ``loss_tol`` for ``n_iter_no_change`` epochs, and keep the weights of
+        the best epoch.  ``None``: train the whole budget and keep the last
+        epoch's weights.
+    loss_tol : float, default=1e-3
+        The smallest decrease of the training loss (summed over the loss's
+        steps) that counts as an improvement.
     batch_size : int, default=8
         Images per batch.
     lr : float, default=1e-3
@@ -334,15 +191,18 @@ class FeedbackSegmenter(BaseEstimator):
     module_ : FeedbackUNet
         The trained network.
     history_ : list of float
-        Training loss (summed over steps) of every epoch.
+        Training loss (summed over steps) of every finished epoch.
+    interrupted_ : bool
+        True when a ``KeyboardInterrupt`` ended fit after at least one epoch;
+        the estimator then holds the best (with ``n_iter_no_change``) or the
+        last finished epoch's weights.
     device_ : str
         The device the network was trained on.
-    n_steps_used_ : ndarray of shape (n_samples,)
-        Set by prediction with ``tol``: the steps each sample ran.
 
     See Also
     --------
     sklearn_recursive.datasets.make_noisy_shapes : synthetic data to segment.
+    sklearn_recursive.metrics.foreground_dice : the per-sample score.
 
     Notes
     -----
@@ -351,13 +211,21 @@ class FeedbackSegmenter(BaseEstimator):
     truth or the prediction and averaged; a sample with no foreground in
     either scores 1.  With two classes this is the usual foreground F1.
 
+    After training, ``fit`` predicts (up to 256 of) its training images and
+    warns with a ``ConvergenceWarning`` when the model finds no foreground
+    in any of them although their masks have some: an under-trained model.
+
+    Prediction runs in chunks of equal shape (the last one padded with
+    zeros), so a sample's prediction does not depend on which other samples
+    are predicted with it.
+
     Examples
     --------
     >>> from sklearn_recursive import FeedbackSegmenter
     >>> from sklearn_recursive.datasets import make_noisy_shapes
     >>> X, y = make_noisy_shapes(8, size=8, sigma=0.5, random_state=0)
     >>> seg = FeedbackSegmenter(n_steps=2, base_channels=4, depth=1, max_epochs=2,
-    ...                         device="cpu", random_state=0).fit(X, y)
+    ...                         lr=1e-2, device="cpu", random_state=0).fit(X, y)
     >>> seg.predict_proba(X[:2]).shape
     (2, 2, 8, 8)
     >>> seg.predict(X[:2], n_steps=4).shape
@@ -365,19 +233,22 @@ class FeedbackSegmenter(BaseEstimator):
     """
 
     _parameter_constraints: dict = {
-        "n_steps": [Interval(Integral, 1, None, closed="left")],
+        "n_steps": [IntInterval(1, None, closed="left")],
         "feedback": ["boolean"],
-        "feedback_channels": [Interval(Integral, 1, None, closed="left"), None],
+        "feedback_channels": [IntInterval(1, None, closed="left"), None],
         "tau": [Interval(Real, 0, None, closed="neither")],
         "softmax_feedback": ["boolean"],
         "decay": ["boolean"],
-        "train_steps": [Interval(Integral, 1, None, closed="left"), tuple, None],
-        "backprop_steps": [Interval(Integral, 1, None, closed="left"), None],
+        "train_steps": [IntInterval(1, None, closed="left"), tuple, None],
+        "backprop_steps": [IntInterval(1, None, closed="left"), None],
         "tol": [Interval(Real, 0, None, closed="neither"), None],
-        "base_channels": [Interval(Integral, 1, None, closed="left")],
-        "depth": [Interval(Integral, 0, None, closed="left")],
-        "max_epochs": [Interval(Integral, 1, None, closed="left")],
-        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "base_channels": [IntInterval(1, None, closed="left")],
+        "depth": [IntInterval(0, None, closed="left")],
+        "max_updates": [IntInterval(1, None, closed="left")],
+        "max_epochs": [IntInterval(1, None, closed="left"), None],
+        "n_iter_no_change": [IntInterval(1, None, closed="left"), None],
+        "loss_tol": [Interval(Real, 0, None, closed="left")],
+        "batch_size": [IntInterval(1, None, closed="left")],
         "lr": [Interval(Real, 0, None, closed="neither")],
         "device": [str],
         "random_state": ["random_state"],
@@ -398,7 +269,10 @@ class FeedbackSegmenter(BaseEstimator):
         tol=None,
         base_channels=16,
         depth=2,
-        max_epochs=50,
+        max_updates=400,
+        max_epochs=None,
+        n_iter_no_change=10,
+        loss_tol=1e-3,
         batch_size=8,
         lr=1e-3,
         device="auto",
@@ -416,7 +290,10 @@ class FeedbackSegmenter(BaseEstimator):
         self.tol = tol
         self.base_channels = base_channels
         self.depth = depth
+        self.max_updates = max_updates
         self.max_epochs = max_epochs
+        self.n_iter_no_change = n_iter_no_change
+        self.loss_tol = loss_tol
         self.batch_size = batch_size
         self.lr = lr
         self.device = device
@@ -429,11 +306,7 @@ class FeedbackSegmenter(BaseEstimator):
     def _check_params(self):
         steps = self.train_steps
         if isinstance(steps, tuple):
-            ok = (
-                len(steps) == 2
-                and all(isinstance(s, Integral) and not isinstance(s, bool) for s in steps)
-                and 1 <= steps[0] <= steps[1]
-            )
+            ok = len(steps) == 2 and all(map(is_int, steps)) and 1 <= steps[0] <= steps[1]
             if not ok:
                 raise ValueError(
                     "train_steps must be None, a positive int, or a tuple (low, high) of "
@@ -446,7 +319,6 @@ class FeedbackSegmenter(BaseEstimator):
                 "(a softmax over one channel is 1); use feedback_channels >= 2 or None."
             )
         return steps
-
     def _check_X(self, X, n_spatial, name="X"):
         """Return float32 ``(n, C, *spatial)`` from X of ``n_spatial`` spatial dims."""
         kind = "images (n_samples, channels, H, W) or (n_samples, H, W)"
@@ -557,7 +429,7 @@ class FeedbackSegmenter(BaseEstimator):
     # Fitting
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y):
+    def fit(self, X, y, sample_weight=None):
         """Train the network on images and masks, or signals and labels.
 
         Parameters
@@ -568,6 +440,12 @@ class FeedbackSegmenter(BaseEstimator):
             apart.
         y : array-like of shape (n_samples, H, W) or (n_samples, L)
             Non-negative integer labels, one per pixel; at least 2 classes.
+        sample_weight : array-like of shape (n_samples,) or None, default=None
+            Non-negative weight of each sample in the training loss: each
+            step's loss is the mean over a batch of the weight times the
+            sample's mean cross-entropy over its pixels.  The weights are
+            scaled to a mean of 1, so that ``lr`` means the same with or
+            without them.  ``None``: every sample weighs the same.
 
         Returns
         -------
@@ -580,11 +458,13 @@ class FeedbackSegmenter(BaseEstimator):
             raise ValueError(
                 f"y must hold at least 2 classes to segment; got only label {classes[0]}."
             )
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(
+                sample_weight, X, dtype=np.float64, ensure_non_negative=True
+            )
+            sample_weight = sample_weight / sample_weight.mean()
         device = resolve_device(self.device)
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
-        self.classes_ = classes
-        self.n_features_in_ = X.shape[1]
-        self.n_spatial_dims_ = n_spatial
 
         def make_module():
             return FeedbackUNet(
@@ -604,73 +484,116 @@ class FeedbackSegmenter(BaseEstimator):
                 seed=seed,
             )
 
-        train_data = TensorDataset(
-            X, np.searchsorted(classes, y), device=device, y_dtype=torch.long
+        y_enc = np.searchsorted(classes, y)
+        if sample_weight is None:
+            train_data = TensorDataset(X, y_enc, device=device, y_dtype=torch.long)
+        else:
+            target = weighted_target(y_enc, sample_weight)
+            train_data = TensorDataset(X, target, device=device, y_dtype=torch.float32)
+        settings = TrainSettings(
+            criterion=StepwiseCrossEntropy,
+            max_epochs=self._epoch_budget(len(X)),
+            batch_size=self.batch_size,
+            lr=self.lr,
+            device=device,
+            patience=self.n_iter_no_change,
+            tol=self.loss_tol,
+            monitor="train_loss",
+            verbose=2 if self.verbose else 0,
         )
         try:
-            settings = TrainSettings(
-                criterion=StepwiseCrossEntropy,
-                max_epochs=self.max_epochs,
-                batch_size=self.batch_size,
-                lr=self.lr,
-                device=device,
-                verbose=2 if self.verbose else 0,
-            )
-            net = train_network(make_module, train_data, None, settings, seed=seed)
+            net, interrupted = _train(make_module, train_data, settings, seed)
         except DivergenceError as exc:
             raise DivergenceError(
                 f"{type(self).__name__}: training diverged ({exc}). Lower lr (now "
                 f"{self.lr}); without softmax_feedback or decay the fed-back state can grow "
                 "without bound: fewer steps or a smaller tau help."
             ) from None
+        finished = _finished_epochs(net.history)
+        if interrupted and not finished:
+            raise KeyboardInterrupt
+        self.classes_ = classes
+        self.n_features_in_ = X.shape[1]
+        self.n_spatial_dims_ = n_spatial
         self.module_ = net.module_.eval()
-        self.history_ = [float(loss) for loss in net.history[:, "train_loss"]]
+        self.history_ = [float(row["train_loss"]) for row in finished]
         self.device_ = device
+        self.interrupted_ = interrupted
+        if interrupted:
+            kept = "best" if settings.early_stopping(False) else "last"
+            warnings.warn(
+                f"{type(self).__name__}.fit was interrupted after {len(finished)} finished "
+                f"epoch(s); the weights of the {kept} finished epoch are kept and the "
+                "estimator is usable.",
+                UserWarning,
+                stacklevel=3,
+            )
+        self._check_trained(X, y_enc)
         return self
+
+    def _epoch_budget(self, n_samples):
+        """``max_epochs``, or the epochs that make ``max_updates`` updates."""
+        if self.max_epochs is not None:
+            return self.max_epochs
+        return math.ceil(self.max_updates / math.ceil(n_samples / self.batch_size))
+
+    def _check_trained(self, X, y_enc):
+        """Warn when the model finds no foreground in training images that have some."""
+        X, y_enc = X[:_CHECK_SAMPLES], y_enc[:_CHECK_SAMPLES]
+        if not (y_enc > 0).any():
+            return
+        logits, _ = self._final_logits(X, None)
+        if (logits.argmax(axis=1) > 0).any():
+            return
+        warnings.warn(
+            f"{type(self).__name__} predicts only background on its training images, "
+            "although their masks have foreground: the network is under-trained "
+            f"({len(self.history_)} epochs). Train longer (max_updates={self.max_updates}, "
+            f"max_epochs={self.max_epochs}, n_iter_no_change={self.n_iter_no_change}) or "
+            f"raise lr (now {self.lr}), and check that X shows the foreground of y.",
+            ConvergenceWarning,
+            stacklevel=4,
+        )
 
     # ------------------------------------------------------------------
     # Inference
 
     def _batches(self, X):
-        for start in range(0, len(X), _PREDICT_BATCH):
-            yield torch.tensor(X[start : start + _PREDICT_BATCH], device=self.device_)
+        """``(chunk, n_rows)``: chunks of one fixed shape, the last padded with zeros.
+
+        The chunk size depends on the image size only (at most
+        ``_PREDICT_BATCH`` samples and about ``_PREDICT_PIXELS`` pixels), so
+        every sample is computed in a batch of the same shape whatever else
+        is predicted with it.
+        """
+        size = max(1, min(_PREDICT_BATCH, _PREDICT_PIXELS // math.prod(X.shape[1:])))
+        for start in range(0, len(X), size):
+            chunk = X[start : start + size]
+            rows = len(chunk)
+            if rows < size:
+                chunk = np.concatenate([chunk, np.zeros((size - rows, *X.shape[1:]), X.dtype)])
+            yield torch.tensor(chunk, device=self.device_), rows
 
     def _steps(self, n_steps):
         if n_steps is None:
             return 1 if not self.feedback else self.n_steps
-        if not isinstance(n_steps, Integral) or isinstance(n_steps, bool) or n_steps < 1:
-            raise ValueError(f"n_steps must be a positive int or None; got {n_steps!r}.")
-        return 1 if not self.feedback else int(n_steps)
+        n_steps = check_int("n_steps", n_steps, 1)
+        return 1 if not self.feedback else n_steps
 
     @torch.no_grad()
     def _final_logits(self, X, n_steps):
-        module, tol = self.module_, self.tol
-        module.eval()
+        """Logits after the last step (or the halt) and the steps each sample ran."""
+        module = self.module_.eval()
         total = self._steps(n_steps)
         logits, used = [], []
-        for x in self._batches(X):
-            h = module.init_state(x)
-            active = torch.ones(len(x), dtype=torch.bool, device=x.device)
-            n_used = torch.zeros(len(x), dtype=torch.long, device=x.device)
-            for t in range(1, total + 1):
-                delta = module.update(x, h, t)
-                if tol is None:
-                    h = h + delta
-                    continue
-                mask = active.view(-1, *([1] * (h.ndim - 1)))
-                h = h + delta * mask
-                n_used += active
-                change = delta.abs().flatten(1).amax(dim=1)
-                active &= change >= tol
-                if not active.any():
-                    break
-            logits.append(module.logits(h).double().cpu().numpy())
-            used.append(n_used.cpu().numpy() if tol is not None else None)
-        if tol is not None:
-            self.n_steps_used_ = np.concatenate(used)
-        return np.concatenate(logits)
+        for x, rows in self._batches(X):
+            (step,) = collections.deque(module.steps(x, total, tol=self.tol), maxlen=1)
+            logits.append(step.logits[:rows].double().cpu().numpy())
+            n_used = step.n_used if self.tol is not None else torch.full((len(x),), step.t)
+            used.append(n_used[:rows].cpu().numpy())
+        return np.concatenate(logits), np.concatenate(used).astype(np.int64)
 
-    def predict_proba(self, X, n_steps=None):
+    def predict_proba(self, X, n_steps=None, return_steps=False):
         """Class probabilities of every pixel after the last step.
 
         Parameters
@@ -680,16 +603,23 @@ class FeedbackSegmenter(BaseEstimator):
         n_steps : int or None, default=None
             Steps to run; ``None`` means ``self.n_steps``.  May exceed the
             trained steps.  Ignored with ``feedback=False`` (one pass).
+        return_steps : bool, default=False
+            Also return the steps each sample ran: ``n_steps``, or fewer
+            where ``tol`` halted it.
 
         Returns
         -------
         proba : ndarray of shape (n_samples, n_classes, H, W) or \
 (n_samples, n_classes, L)
+        steps : ndarray of shape (n_samples,), int
+            Only with ``return_steps=True``.
         """
         X = self._validate_X(X)
-        return _softmax(self._final_logits(X, n_steps))
+        logits, steps = self._final_logits(X, n_steps)
+        proba = softmax(logits, axis=1)
+        return (proba, steps) if return_steps else proba
 
-    def predict(self, X, n_steps=None):
+    def predict(self, X, n_steps=None, return_steps=False):
         """Label masks: the most probable class of every pixel.
 
         Parameters
@@ -697,13 +627,19 @@ class FeedbackSegmenter(BaseEstimator):
         X : array-like
         n_steps : int or None, default=None
             As in `predict_proba`.
+        return_steps : bool, default=False
+            As in `predict_proba`.
 
         Returns
         -------
         y : ndarray of shape (n_samples, H, W) or (n_samples, L)
+        steps : ndarray of shape (n_samples,), int
+            Only with ``return_steps=True``.
         """
         X = self._validate_X(X)
-        return self.classes_[self._final_logits(X, n_steps).argmax(axis=1)]
+        logits, steps = self._final_logits(X, n_steps)
+        y = self.classes_[logits.argmax(axis=1)]
+        return (y, steps) if return_steps else y
 
     def staged_predict_proba(self, X, n_steps=None):
         """Yield the class probabilities after each step ``1..n_steps``.
@@ -725,18 +661,16 @@ class FeedbackSegmenter(BaseEstimator):
         return self._staged(X, self._steps(n_steps))
 
     def _staged(self, X, total):
-        module = self.module_
-        module.eval()
-        batches = list(self._batches(X))
-        with torch.no_grad():
-            states = [module.init_state(x) for x in batches]
-        for t in range(1, total + 1):
+        module = self.module_.eval()
+        chunks = list(self._batches(X))
+        loops = [module.steps(x, total) for x, _ in chunks]
+        for _ in range(total):
             with torch.no_grad():
-                states = [h + module.update(x, h, t) for x, h in zip(batches, states)]
-                logits = np.concatenate([module.logits(h).double().cpu().numpy() for h in states])
-            yield _softmax(logits)
+                logits = [next(loop).logits[:rows] for loop, (_, rows) in zip(loops, chunks)]
+                logits = np.concatenate([z.double().cpu().numpy() for z in logits])
+            yield softmax(logits, axis=1)
 
-    def score(self, X, y, n_steps=None):
+    def score(self, X, y, n_steps=None, sample_weight=None):
         """Mean foreground Dice (F1) over samples; see Notes.
 
         Parameters
@@ -745,6 +679,8 @@ class FeedbackSegmenter(BaseEstimator):
         y : array-like of shape (n_samples, H, W) or (n_samples, L)
             True labels, all seen in fit.
         n_steps : int or None, default=None
+        sample_weight : array-like of shape (n_samples,) or None, default=None
+            Weights of the samples' Dice in the mean.
 
         Returns
         -------
@@ -752,8 +688,13 @@ class FeedbackSegmenter(BaseEstimator):
         """
         X_checked = self._validate_X(X)
         y = self._encode(self._check_y(y, X_checked.shape, X))
-        pred = self._final_logits(X_checked, n_steps).argmax(axis=1)
-        return float(foreground_dice(y, pred, len(self.classes_)).mean())
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(
+                sample_weight, X_checked, dtype=np.float64, ensure_non_negative=True
+            )
+        pred = self._final_logits(X_checked, n_steps)[0].argmax(axis=1)
+        dice = foreground_dice(y, pred, len(self.classes_))
+        return float(np.average(dice, weights=sample_weight))
 
     def __getstate__(self):
         # pickle the network on the CPU, so that a model fitted on CUDA loads
@@ -789,9 +730,3 @@ class FeedbackSegmenter(BaseEstimator):
         tags.target_tags.single_output = False
         tags.target_tags.multi_output = True
         return tags
-
-
-def _softmax(logits):
-    logits = logits - logits.max(axis=1, keepdims=True)
-    expd = np.exp(logits)
-    return expd / expd.sum(axis=1, keepdims=True)

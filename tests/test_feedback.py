@@ -1,19 +1,26 @@
 import pickle
 import re
+import warnings
 
 import numpy as np
 import pytest
 import torch
 from sklearn.base import clone
-from sklearn.exceptions import NotFittedError
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.model_selection import GridSearchCV
 from sklearn.utils import estimator_checks, get_tags
 
+import sklearn_recursive._feedback as feedback_module
 from sklearn_recursive import FeedbackSegmenter
-from sklearn_recursive._feedback import UNet, foreground_dice
+from sklearn_recursive._feedback_nets import StepwiseCrossEntropy, UNet, weighted_target
 from sklearn_recursive.datasets import make_noisy_shapes
+from sklearn_recursive.metrics import foreground_dice
 
 from .conftest import requires_cuda
+
+# One or two epochs of a tiny U-Net often predict only background: that warning
+# is tested on its own below.
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
 # A tiny U-Net and one or two epochs: every fit here takes well under a second.
 FAST = dict(
@@ -219,21 +226,40 @@ def test_tol_halts_early(images, fitted_images):
     seg = clone(fitted_images)
     seg.__dict__.update({k: v for k, v in fitted_images.__dict__.items() if k.endswith("_")})
     seg.set_params(tol=1e9)
-    halted = seg.predict_proba(X, n_steps=5)
-    np.testing.assert_array_equal(seg.n_steps_used_, np.ones(len(X)))
+    halted, steps = seg.predict_proba(X, n_steps=5, return_steps=True)
+    np.testing.assert_array_equal(steps, np.ones(len(X)))
+    assert steps.dtype.kind == "i"
     np.testing.assert_allclose(halted, fitted_images.predict_proba(X, n_steps=1), rtol=1e-5)
     seg.set_params(tol=1e-12)
-    seg.predict(X, n_steps=5)
-    np.testing.assert_array_equal(seg.n_steps_used_, np.full(len(X), 5))
+    labels, steps = seg.predict(X, n_steps=5, return_steps=True)
+    np.testing.assert_array_equal(steps, np.full(len(X), 5))
+    np.testing.assert_array_equal(labels, seg.predict(X, n_steps=5))
     # a tolerance in between stops some samples at some step of 1..n_steps
     seg.set_params(tol=1.0)
-    seg.predict(X, n_steps=5)
-    assert ((seg.n_steps_used_ >= 1) & (seg.n_steps_used_ <= 5)).all()
+    _, steps = seg.predict(X, n_steps=5, return_steps=True)
+    assert ((steps >= 1) & (steps <= 5)).all()
 
 
-def test_no_tol_leaves_no_step_count(images, fitted_images):
-    fitted_images.predict(images[0])
-    assert not hasattr(fitted_images, "n_steps_used_")
+def test_return_steps_without_tol(images, fitted_images):
+    X, _ = images
+    proba, steps = fitted_images.predict_proba(X, n_steps=3, return_steps=True)
+    np.testing.assert_array_equal(proba, fitted_images.predict_proba(X, n_steps=3))
+    np.testing.assert_array_equal(steps, np.full(len(X), 3))
+    ff = fast(feedback=False).fit(*images)
+    np.testing.assert_array_equal(ff.predict(X, n_steps=4, return_steps=True)[1], np.ones(len(X)))
+
+
+@pytest.mark.parametrize("tol", [None, 0.5])
+def test_prediction_sets_no_attribute(images, tol):
+    X, y = images
+    seg = fast(tol=tol).fit(X, y)
+    before = set(vars(seg))
+    seg.predict(X)
+    seg.predict_proba(X, return_steps=True)
+    seg.score(X, y)
+    list(seg.staged_predict_proba(X))
+    assert set(vars(seg)) == before
+    assert not hasattr(seg, "n_steps_used_")
 
 
 # ----------------------------------------------------------------------------
@@ -518,11 +544,279 @@ def test_bad_predict_input(images, fitted_images, signals):
     # a one-channel signal batch reads as images of height 1
     with pytest.raises(ValueError, match=r"spatial shape \(1, 29\), too small for depth=2"):
         fitted_images.predict(signals[0])
-    with pytest.raises(ValueError, match="n_steps must be a positive int"):
+    with pytest.raises(ValueError, match="n_steps must be an int >= 1; got 0"):
         fitted_images.predict(X, n_steps=0)
-    with pytest.raises(ValueError, match="n_steps must be a positive int"):
+    with pytest.raises(ValueError, match="n_steps must be an int >= 1; got True"):
+        fitted_images.predict_proba(X, n_steps=True)
+    with pytest.raises(ValueError, match="n_steps must be an int >= 1; got -1"):
         fitted_images.staged_predict_proba(X, n_steps=-1)  # at the call, not when iterated
     with pytest.raises(ValueError, match=r"labels \[7\] not seen in fit.*\[0, 1\]"):
         fitted_images.score(X, np.where(y == 1, 7, y))
     with pytest.raises(ValueError, match="y must hold one label per pixel"):
         fitted_images.score(X, y[:, :5])
+
+
+# ----------------------------------------------------------------------------
+# Issue 11
+
+
+def test_moved_names_still_importable_from_feedback():
+    from sklearn_recursive import _feedback_nets, metrics
+
+    assert feedback_module.UNet is _feedback_nets.UNet
+    assert feedback_module.FeedbackUNet is _feedback_nets.FeedbackUNet
+    assert feedback_module.StepwiseCrossEntropy is _feedback_nets.StepwiseCrossEntropy
+    assert feedback_module.foreground_dice is metrics.foreground_dice
+    assert feedback_module.ConvBlock is _feedback_nets.ConvBlock  # for older pickles
+
+
+def test_foreground_dice_needs_equal_shapes():
+    with pytest.raises(ValueError, match=r"same shape; got \(2, 4\) and \(2, 3\)"):
+        foreground_dice(np.zeros((2, 4)), np.zeros((2, 3)), 2)
+
+
+@pytest.mark.parametrize(
+    "name, value",
+    [
+        ("n_steps", True),
+        ("train_steps", True),
+        ("backprop_steps", True),
+        ("feedback_channels", True),
+        ("base_channels", True),
+        ("depth", False),
+        ("max_updates", True),
+        ("max_epochs", True),
+        ("n_iter_no_change", True),
+        ("batch_size", True),
+    ],
+)
+def test_bools_are_not_ints(name, value, images):
+    with pytest.raises(ValueError, match=rf"'{name}' parameter of FeedbackSegmenter.*Got {value}"):
+        fast(**{name: value}).fit(*images)
+
+
+@pytest.mark.parametrize("steps", [(True, 3), (1, True), (np.True_, 2)])
+def test_bools_are_not_ints_in_train_steps_tuple(steps, images):
+    with pytest.raises(ValueError, match=r"tuple \(low, high\) of ints.*got \("):
+        fast(train_steps=steps).fit(*images)
+
+
+def test_numpy_ints_are_ints(images):
+    seg = fast(n_steps=np.int64(2), train_steps=(np.int32(1), np.int64(2))).fit(*images)
+    assert seg.predict(images[0], n_steps=np.int64(3)).shape == images[1].shape
+
+
+def test_steps_iterator_is_the_loop(fitted_images):
+    module = fitted_images.module_.eval()
+    x = torch.rand(3, 1, 13, 11)
+    with torch.no_grad():
+        steps = list(module.steps(x, 4))
+        h = module.init_state(x)
+        for t, step in enumerate(steps, 1):
+            h = h + module.update(x, h, t)
+            assert step.t == t and step.n_used is None
+            torch.testing.assert_close(step.state, h, rtol=0, atol=0)
+            torch.testing.assert_close(step.logits, h[:, :2], rtol=0, atol=0)
+        torch.testing.assert_close(module(x, n_steps=4), torch.stack([s.logits for s in steps]))
+
+
+def test_steps_iterator_gradient_and_grad_mode(fitted_images):
+    # steps before the last n_grad run without gradient; the caller's grad mode is
+    # left alone between steps (no no_grad context leaks out of the generator)
+    module = fitted_images.module_
+    x = torch.rand(2, 1, 13, 11)
+    seen = []
+    for step in module.steps(x, 4, n_grad=2):
+        seen.append((step.state.requires_grad, torch.is_grad_enabled()))
+    assert seen == [(False, True), (False, True), (True, True), (True, True)]
+    with torch.no_grad():
+        assert not any(s.state.requires_grad for s in module.steps(x, 3))
+
+
+def test_steps_iterator_halts(fitted_images):
+    module = fitted_images.module_.eval()
+    x = torch.rand(3, 1, 13, 11)
+    with torch.no_grad():
+        halted = list(module.steps(x, 6, tol=1e9))
+        assert len(halted) == 1 and halted[0].n_used.tolist() == [1, 1, 1]
+        full = list(module.steps(x, 6, tol=1e-12))
+        assert [s.n_used.tolist() for s in full] == [[t] * 3 for t in range(1, 7)]
+
+
+def test_feedforward_steps_once(images):
+    module = fast(feedback=False).fit(*images).module_
+    assert len(list(module.steps(torch.rand(2, 1, 8, 8), 5))) == 1
+
+
+# -- batch composition
+
+
+def test_prediction_does_not_depend_on_the_batch(images, fitted_images):
+    X, _ = images
+    full = fitted_images.predict_proba(X)
+    assert np.array_equal(fitted_images.predict_proba(X[:3]), full[:3])
+    assert np.array_equal(fitted_images.predict_proba(X[5:6]), full[5:6])
+    staged = list(fitted_images.staged_predict_proba(X[:3], n_steps=3))
+    assert np.array_equal(staged[1], full[:3])
+
+
+def test_prediction_chunks_past_the_chunk_size(monkeypatch, images, fitted_images):
+    monkeypatch.setattr(feedback_module, "_PREDICT_BATCH", 5)
+    X, _ = images
+    full = fitted_images.predict_proba(X)  # chunks of 5, 5 and 2 padded to 5
+    assert np.array_equal(fitted_images.predict_proba(X[10:]), full[10:])
+    assert np.array_equal(fitted_images.predict_proba(X[:7]), full[:7])
+
+
+# -- Ctrl-C
+
+
+def _interrupt_at_batch(monkeypatch, batch):
+    """The training criterion raises KeyboardInterrupt at its ``batch``-th call."""
+    calls = []
+
+    class Interrupting(StepwiseCrossEntropy):
+        def forward(self, step_logits, y):
+            calls.append(1)
+            if len(calls) == batch:
+                raise KeyboardInterrupt
+            return super().forward(step_logits, y)
+
+    monkeypatch.setattr(feedback_module, "StepwiseCrossEntropy", Interrupting)
+
+
+@pytest.mark.parametrize("n_iter_no_change", [None, 10])
+def test_keyboard_interrupt_keeps_finished_epochs(monkeypatch, images, n_iter_no_change):
+    X, y = images  # 12 images, batches of 8: 2 batches an epoch
+    params = dict(max_epochs=5, n_iter_no_change=n_iter_no_change, loss_tol=0.0)
+    finished = fast(max_epochs=2, n_iter_no_change=n_iter_no_change, loss_tol=0.0).fit(X, y)
+    assert not finished.interrupted_
+    _interrupt_at_batch(monkeypatch, 6)  # in the third epoch, after its first batch
+    with pytest.warns(UserWarning, match=r"interrupted after 2 finished epoch\(s\)"):
+        seg = fast(**params).fit(X, y)
+    assert seg.interrupted_ and len(seg.history_) == 2
+    assert seg.history_ == finished.history_
+    # the weights of epoch 2, not those one batch into epoch 3
+    assert np.array_equal(seg.predict_proba(X), finished.predict_proba(X))
+
+
+def test_keyboard_interrupt_in_the_first_epoch_propagates(monkeypatch, images):
+    _interrupt_at_batch(monkeypatch, 2)
+    seg = fast(max_epochs=3)
+    with pytest.raises(KeyboardInterrupt):
+        seg.fit(*images)
+    assert not [name for name in vars(seg) if name.endswith("_")]  # not fitted
+
+
+# -- training budget and convergence
+
+
+def test_budget_counts_updates():
+    X, y = make_noisy_shapes(20, size=8, random_state=0)  # batches of 8: 3 an epoch
+    seg = fast(max_epochs=None, max_updates=7, n_iter_no_change=None).fit(X, y)
+    assert len(seg.history_) == 3  # ceil(7 / 3) epochs
+    seg = fast(max_epochs=2, max_updates=7, n_iter_no_change=None).fit(X, y)
+    assert len(seg.history_) == 2  # max_epochs replaces max_updates
+
+
+def test_default_stop_rule_ends_training_on_an_easy_set():
+    X, y = make_noisy_shapes(16, size=8, sigma=0.2, random_state=0)
+    seg = FeedbackSegmenter(feedback=False, base_channels=4, depth=1, lr=1e-2, device="cpu",
+                            random_state=0).fit(X, y)
+    budget = -(-seg.max_updates // 2)  # 2 batches an epoch
+    assert 10 < len(seg.history_) < budget
+    assert seg.score(X, y) > 0.9
+
+
+def test_stop_rule_keeps_the_best_epoch(images):
+    # patience 1 with a huge tolerance: epoch 1 is the best, epoch 2 does not count
+    X, y = images
+    seg = fast(max_epochs=5, n_iter_no_change=1, loss_tol=1e6).fit(X, y)
+    assert len(seg.history_) == 2
+    first = fast(max_epochs=1, n_iter_no_change=None).fit(X, y)
+    assert np.array_equal(seg.predict_proba(X), first.predict_proba(X))
+
+
+def _invisible_foreground(n=16, size=8):
+    # pure noise, one foreground pixel per image at a random place
+    rng = np.random.default_rng(0)
+    X = rng.random((n, 1, size, size)).astype(np.float32)
+    y = np.zeros((n, size, size), dtype=np.int64)
+    y[np.arange(n), rng.integers(0, size, n), rng.integers(0, size, n)] = 1
+    return X, y
+
+
+@pytest.mark.filterwarnings("default::sklearn.exceptions.ConvergenceWarning")
+def test_background_only_model_warns():
+    X, y = _invisible_foreground()
+    with pytest.warns(ConvergenceWarning, match=r"only background.*Train longer.*lr"):
+        seg = fast(depth=1, max_epochs=3, lr=3e-2).fit(X, y)
+    assert not (seg.predict(X) > 0).any()
+
+
+@pytest.mark.filterwarnings("default::sklearn.exceptions.ConvergenceWarning")
+def test_trained_model_does_not_warn():
+    X, y = make_noisy_shapes(48, size=12, sigma=0.2, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        seg = fast(max_epochs=8).fit(X, y)
+    assert (seg.predict(X) > 0).any()
+
+
+# -- sample weights
+
+
+def test_sample_weight_zero_ignores_a_sample(images):
+    X, y = images
+    weight = np.ones(len(X))
+    weight[:3] = 0
+    other = y.copy()
+    other[:3] = 1 - other[:3]  # labels of the zero-weight samples changed
+    a = fast(max_epochs=2).fit(X, y, sample_weight=weight).predict_proba(X)
+    b = fast(max_epochs=2).fit(X, other, sample_weight=weight).predict_proba(X)
+    assert np.array_equal(a, b)
+    c = fast(max_epochs=2).fit(X, other).predict_proba(X)
+    assert not np.allclose(a, c)
+
+
+def test_sample_weight_ones_is_unweighted(images):
+    X, y = images
+    a = fast(max_epochs=2).fit(X, y).predict_proba(X)
+    b = fast(max_epochs=2).fit(X, y, sample_weight=np.full(len(X), 3.0)).predict_proba(X)
+    np.testing.assert_allclose(a, b, atol=1e-4)
+
+
+def test_weighted_loss():
+    logits = torch.randn(2, 3, 2, 4, 5)  # 2 steps, 3 samples, 2 classes
+    y = torch.randint(0, 2, (3, 4, 5))
+    w = torch.tensor([0.5, 2.0, 0.0])
+    target = torch.tensor(weighted_target(y.numpy(), w.numpy()))
+    per_sample = [
+        torch.nn.functional.cross_entropy(z, y, reduction="none").mean(dim=(1, 2)) for z in logits
+    ]
+    expected = sum((w * p).mean() for p in per_sample)
+    torch.testing.assert_close(StepwiseCrossEntropy()(logits, target), expected)
+    unweighted = StepwiseCrossEntropy()(logits, y)
+    torch.testing.assert_close(unweighted, sum(p.mean() for p in per_sample))
+
+
+@pytest.mark.parametrize(
+    "weight, match",
+    [
+        (-np.ones(12), "Negative values in data passed to `sample_weight`"),
+        (np.ones(5), r"sample_weight.shape == \(5,\), expected \(12,\)"),
+        (np.zeros(12), "at least one non-zero"),
+    ],
+)
+def test_bad_sample_weight(weight, match, images):
+    with pytest.raises(ValueError, match=match):
+        fast().fit(*images, sample_weight=weight)
+
+
+def test_score_sample_weight(images, fitted_images):
+    X, y = images
+    dice = foreground_dice(y, fitted_images.predict(X), 2)
+    weight = np.arange(len(X), dtype=float)
+    expected = np.average(dice, weights=weight)
+    assert fitted_images.score(X, y, sample_weight=weight) == pytest.approx(expected)
+    assert fitted_images.score(X, y, sample_weight=np.ones(len(X))) == pytest.approx(dice.mean())

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from .. import MLPModule, MultiverseRE, RecurrentExpansionRegressor
-from .._feedback import FeedbackUNet, StepwiseCrossEntropy
+from .._feedback_nets import FeedbackUNet, StepwiseCrossEntropy
 from .._training import TensorDataset, TrainSettings, train_network
 from ..datasets import make_noisy_shapes
 from ._report import markdown_table
