@@ -91,7 +91,8 @@ def run_task(name, seed, cfg):
             # the shuffling restarts from its seed in each chunk.
             net = est.rounds_[0].nets[0]
             y_enc = ((y.reshape(-1, 1) - est.y_mean_) / est.y_scale_).astype(np.float32)
-            data = TensorDataset({"X": X, "Z": np.zeros((len(X), 0), np.float32)}, y_enc)
+            X_net = est._validate_X(X)  # the network's input: X as fit standardised it
+            data = TensorDataset({"X": X_net, "Z": np.zeros((len(X), 0), np.float32)}, y_enc)
             staged = [scores(est.predict(X_te))]
             for _ in range(cfg["rounds"] - 1):
                 net.partial_fit(data)

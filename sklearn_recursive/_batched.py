@@ -33,22 +33,24 @@ Members that have stopped keep being updated inside the stack (cheaper than
 reshaping it); their nets are no longer touched.
 """
 
-import copy
-
 import torch
 
 from ._modules import MLPModule
 from ._training import (
+    SAMPLE_WEIGHT,
     DivergenceError,
     _StopTraining,
+    elementwise,
     make_net,
     seeded_build,
+    weighted_mean,
 )
 
 
-def _member_net(module, settings, valid):
+def _member_net(module, settings, valid, label):
     # The net `train_network` builds, less the data path (never used here).
-    return make_net(module, settings, early_stopping=settings.early_stopping(valid)).initialize()
+    early = settings.early_stopping(valid)
+    return make_net(module, settings, early_stopping=early, label=label).initialize()
 
 
 def _linears(module):
@@ -92,13 +94,15 @@ def _stacked_forward(weights, biases, x):
     return x
 
 
-def _member_losses(loss_fn, y_pred, y_true):
-    """Each member's mean loss over its batch: shape ``(k,)``."""
+def _member_losses(loss_fn, y_pred, y_true, weight=None):
+    """Each member's mean loss over its batch (weighted by row): shape ``(k,)``."""
     k, b = y_pred.shape[:2]
     losses = loss_fn(
         y_pred.reshape(k * b, *y_pred.shape[2:]), y_true.reshape(k * b, *y_true.shape[2:])
     )
-    return losses.reshape(k, -1).mean(dim=1)
+    if weight is None:
+        return losses.reshape(k, -1).mean(dim=1)
+    return weighted_mean(losses.reshape(k, b, -1), weight)
 
 
 def _batches(n, batch_size):
@@ -117,17 +121,7 @@ def _record_epoch(history, prefix, losses, sizes):
     history.record(prefix + "_batch_count", len(sizes))
 
 
-def _elementwise(criterion):
-    # The members' losses are taken apart from one call with reduction="none";
-    # its mean per member is the criterion's default "mean" reduction.
-    if isinstance(criterion, torch.nn.Module):
-        loss_fn = copy.deepcopy(criterion)
-        loss_fn.reduction = "none"
-        return loss_fn
-    return criterion(reduction="none")
-
-
-def train_stacked(make_modules, train_data, valid_data, settings, *, seeds):
+def train_stacked(make_modules, train_data, valid_data, settings, *, seeds, labels=None):
     """Train k `MLPModule` members at once, each as `train_network` would.
 
     Parameters
@@ -146,6 +140,8 @@ def train_stacked(make_modules, train_data, valid_data, settings, *, seeds):
         ``"mean"`` reduction.
     seeds : list of int
         ``seeds[m]`` seeds member ``m``'s initial weights and shuffling.
+    labels : list of str or None
+        ``labels[m]`` prefixes member ``m``'s epoch log lines (``verbose >= 2``).
 
     Returns
     -------
@@ -168,7 +164,8 @@ def train_stacked(make_modules, train_data, valid_data, settings, *, seeds):
     modules = [seeded_build(make_module, seed) for make_module, seed in zip(make_modules, seeds)]
     _check_members(modules)
     valid = valid_data is not None
-    nets = [_member_net(module, settings, valid) for module in modules]
+    labels = labels or [f"member {m}" for m in range(k)]
+    nets = [_member_net(module, settings, valid, label) for module, label in zip(modules, labels)]
     max_epochs, batch_size = settings.max_epochs, settings.batch_size
     member_layers = [_linears(net.module_) for net in nets]
     with torch.no_grad():
@@ -183,17 +180,20 @@ def train_stacked(make_modules, train_data, valid_data, settings, *, seeds):
     optimizer = torch.optim.Adam(
         [p for pair in zip(weights, biases) for p in pair], lr=settings.lr
     )
-    loss_fn = _elementwise(settings.criterion)
+    loss_fn = elementwise(settings.criterion)
 
     for data in (train_data, valid_data):
         if data is not None:
             with torch.no_grad():  # the module's own checks of X and Z, on one row
-                nets[0].module_(**{key: value[:1] for key, value in data.X.items()})
+                nets[0].module_(**{key: value[:1] for key, value in data.X.items()
+                                   if key != SAMPLE_WEIGHT})
     x_train, y_train = _inputs(train_data), train_data.y
+    w_train = train_data.X.get(SAMPLE_WEIGHT)
     n = len(x_train)
     train_slices, train_sizes = _batches(n, batch_size)
     if valid:
         x_valid, y_valid = _inputs(valid_data), valid_data.y
+        w_valid = valid_data.X.get(SAMPLE_WEIGHT)
         valid_slices, valid_sizes = _batches(len(x_valid), batch_size)
     generators = [torch.Generator().manual_seed(int(seed)) for seed in seeds]
     epoch_kwargs = {"dataset_train": train_data, "dataset_valid": valid_data}
@@ -221,7 +221,8 @@ def train_stacked(make_modules, train_data, valid_data, settings, *, seeds):
             index = perms[:, rows]
             optimizer.zero_grad()
             y_pred = _stacked_forward(weights, biases, x_train[index])
-            losses = _member_losses(loss_fn, y_pred, y_train[index])
+            weight = None if w_train is None else w_train[index]
+            losses = _member_losses(loss_fn, y_pred, y_train[index], weight)
             losses.sum().backward()
             optimizer.step()
             train_losses.append(losses.detach())
@@ -234,7 +235,10 @@ def train_stacked(make_modules, train_data, valid_data, settings, *, seeds):
                 for rows in valid_slices:
                     xb, yb = x_valid[rows], y_valid[rows]
                     y_pred = _stacked_forward(weights, biases, xb.expand(k, *xb.shape))
-                    valid_losses.append(_member_losses(loss_fn, y_pred, yb.expand(k, *yb.shape)))
+                    wb = None if w_valid is None else w_valid[rows].expand(k, -1)
+                    valid_losses.append(
+                        _member_losses(loss_fn, y_pred, yb.expand(k, *yb.shape), wb)
+                    )
             valid_losses = torch.stack(valid_losses).cpu().numpy().tolist()
 
         for m in list(active):

@@ -101,8 +101,30 @@ def expand(rnd, outputs):
     return np.hstack([compressed, outputs.yhat]).astype(np.float32)
 
 
+# Prediction runs the chain on chunks of this many rows, the last one padded
+# with zero rows: every row is then computed in products of one shape, so its
+# prediction does not depend on which other rows, or how many, came with it
+# (float32 matrix products of other shapes round differently in the last bits).
+PREDICT_CHUNK = 256
+
+
+def _chain_on_chunk(rounds, X, output_fn, device):
+    """``yhat`` of each of ``rounds`` on the rows ``X`` (one chunk)."""
+    Z = np.zeros((len(X), 0), dtype=np.float32)
+    yhats = []
+    for i, rnd in enumerate(rounds):
+        outputs = round_outputs(rnd, round_inputs(X, Z, device), output_fn)
+        yhats.append(outputs.yhat)
+        if i < len(rounds) - 1:
+            Z = expand(rnd, outputs)
+    return yhats
+
+
 def staged_outputs(rounds, X, output_fn, device, last=None):
     """Yield ``yhat`` of each round in turn, running the chain on ``X``.
+
+    The chain runs on fixed-size chunks of rows (`PREDICT_CHUNK`), so that
+    a row's prediction is the same whatever rows it comes with.
 
     Parameters
     ----------
@@ -111,13 +133,17 @@ def staged_outputs(rounds, X, output_fn, device, last=None):
     last : int or None
         Index of the last round to run (all rounds when None).
     """
-    last = len(rounds) - 1 if last is None else last
-    Z = np.zeros((len(X), 0), dtype=np.float32)
-    for i, rnd in enumerate(rounds[: last + 1]):
-        outputs = round_outputs(rnd, round_inputs(X, Z, device), output_fn)
-        yield outputs.yhat
-        if i < last:
-            Z = expand(rnd, outputs)
+    rounds = rounds[: (len(rounds) if last is None else last + 1)]
+    per_chunk = []
+    for start in range(0, len(X), PREDICT_CHUNK):
+        chunk = X[start : start + PREDICT_CHUNK]
+        n = len(chunk)
+        if n < PREDICT_CHUNK:
+            pad = np.zeros((PREDICT_CHUNK - n, *X.shape[1:]), dtype=X.dtype)
+            chunk = np.concatenate([chunk, pad])
+        per_chunk.append([yhat[:n] for yhat in _chain_on_chunk(rounds, chunk, output_fn, device)])
+    for r in range(len(rounds)):
+        yield np.concatenate([yhats[r] for yhats in per_chunk])
 
 
 def aulc(curve):

@@ -17,6 +17,7 @@ import torch
 from ._expansion import Outputs
 from ._modules import BUILTIN_MODULES, MLPModule
 from ._training import (
+    SAMPLE_WEIGHT,
     DivergenceError,
     TensorDataset,
     TrainSettings,
@@ -138,7 +139,7 @@ def _finite(out, feats, name):
         raise DivergenceError(f"member {name!r}: the outputs or feature maps are not finite")
 
 
-def fit_member_group(task, specs, seeds, train, valid, folds, max_threads=None):
+def fit_member_group(task, specs, seeds, train, valid, folds, n_threads=None):
     """Fit the members of one job; return ``[(nets, Outputs)]``, one per member.
 
     One spec: one net, or one per fold.  Several specs: they share a
@@ -158,40 +159,59 @@ def fit_member_group(task, specs, seeds, train, valid, folds, max_threads=None):
     valid : tuple (X, Z, y, sample_weight) or None
         Validation rows for early stopping.
     folds : list of (train, held_out) index arrays or None
-    max_threads : int or None
-        Cap on torch's intra-op threads in this worker, so that workers x
-        threads do not exceed the machine's cores.
+    n_threads : int or None
+        torch's intra-op threads for this job, set wherever it runs (sequential,
+        a thread, a process, a cluster worker): float32 reductions split over
+        another number of threads round differently, so the same thread count
+        everywhere is what makes every backend give the same model. The
+        previous setting is restored afterwards.
     """
-    if max_threads is not None and torch.get_num_threads() > max_threads:
-        torch.set_num_threads(max_threads)
-    X, Z, y, _ = train
+    previous = torch.get_num_threads()
+    if n_threads is not None and n_threads != previous:
+        torch.set_num_threads(n_threads)
+    try:
+        return _fit_group(task, specs, seeds, train, valid, folds)
+    finally:
+        if torch.get_num_threads() != previous:
+            torch.set_num_threads(previous)
+
+
+def _dataset(arrays, device, rows=None):
+    """A `TensorDataset` of ``(X, Z, y, sample_weight)`` arrays, or of ``rows`` of them."""
+    X, Z, y, weight = arrays if rows is None else (
+        None if a is None else a[rows] for a in arrays
+    )
+    inputs = {"X": X, "Z": Z}
+    if weight is not None:
+        inputs[SAMPLE_WEIGHT] = weight
     y_dtype = torch.int64 if y.dtype.kind in "iu" else torch.float32
+    return TensorDataset(inputs, y, device=device, y_dtype=y_dtype)
+
+
+def _fit_group(task, specs, seeds, train, valid, folds):
+    X, Z = train[:2]
     device = task.settings.device
-    valid_data = None
-    if valid is not None:
-        valid_data = TensorDataset(
-            {"X": valid[0], "Z": valid[1]}, valid[2], device=device, y_dtype=y_dtype
-        )
+    valid_data = None if valid is None else _dataset(valid, device)
     builders = [
         partial(spec.build, input_shape(X), Z.shape[1], task.n_outputs) for spec in specs
     ]
     names = ", ".join(repr(spec.name) for spec in specs)
     try:
         if len(specs) > 1:
-            return _fit_stacked(task, builders, seeds, X, Z, y, valid_data, y_dtype, specs)
-        return [_fit_one(task, builders[0], seeds[0], X, Z, y, valid_data, folds, y_dtype,
-                         specs[0].name)]
+            return _fit_stacked(task, builders, seeds, train, valid_data, specs)
+        return [_fit_one(task, builders[0], seeds[0], train, valid_data, folds, specs[0].name)]
     except DivergenceError as exc:
         if "member" in str(exc):
             raise
         raise DivergenceError(f"member {names}: {exc}") from None
 
 
-def _fit_stacked(task, builders, seeds, X, Z, y, valid_data, y_dtype, specs):
+def _fit_stacked(task, builders, seeds, train, valid_data, specs):
     from ._batched import train_stacked
 
-    data = TensorDataset({"X": X, "Z": Z}, y, device=task.settings.device, y_dtype=y_dtype)
-    nets = train_stacked(builders, data, valid_data, task.settings, seeds=[int(s) for s in seeds])
+    data = _dataset(train, task.settings.device)
+    nets = train_stacked(builders, data, valid_data, task.settings, seeds=[int(s) for s in seeds],
+                         labels=[spec.name for spec in specs])
     results = []
     for spec, net in zip(specs, nets):
         feats, out = run_module(net.module_, data.X)
@@ -200,7 +220,8 @@ def _fit_stacked(task, builders, seeds, X, Z, y, valid_data, y_dtype, specs):
     return results
 
 
-def _fit_one(task, make_module, seed, X, Z, y, valid_data, folds, y_dtype, name):
+def _fit_one(task, make_module, seed, train, valid_data, folds, name):
+    X, Z = train[:2]
     index_sets = [(np.arange(len(X)), None)] if folds is None else folds
     # with folds, every fold net runs once on all rows: the held-out rows
     # give its out-of-fold predictions, all rows its share of the mean maps
@@ -208,12 +229,11 @@ def _fit_one(task, make_module, seed, X, Z, y, valid_data, folds, y_dtype, name)
     all_rows = None if folds is None else TensorDataset({"X": X, "Z": Z}, device=device).X
     nets = []
     yhat = maps = None
-    for train_idx, held_idx in index_sets:
-        data = TensorDataset(
-            {"X": X[train_idx], "Z": Z[train_idx]}, y[train_idx],
-            device=device, y_dtype=y_dtype,
-        )
-        net = train_network(make_module, data, valid_data, task.settings, seed=int(seed))
+    for fold, (train_idx, held_idx) in enumerate(index_sets):
+        data = _dataset(train, device, rows=train_idx)
+        label = name if folds is None else f"{name} fold {fold}"
+        net = train_network(make_module, data, valid_data, task.settings, seed=int(seed),
+                            label=label)
         nets.append(net)
         feats, out = run_module(net.module_, data.X if held_idx is None else all_rows)
         _finite(out, feats, name)

@@ -92,8 +92,11 @@ class MultiverseRE(MetaEstimatorMixin, BaseEstimator):
         Members of a round are fitted in parallel with joblib
         (``sklearn.utils.parallel.Parallel``); any joblib backend works,
         e.g. ``joblib.parallel_config(backend="dask")`` to use a Dask cluster.
-        Each worker caps its torch threads so that workers x threads do not
-        exceed the cores. None means 1 unless in a ``parallel_config`` context.
+        Every member's job runs on ``torch.get_num_threads() // jobs``
+        torch threads (this process's threads shared among the round's
+        jobs) wherever it runs, so that the same ``random_state`` gives the
+        same model on every backend and ``n_jobs`` (on the same CPU). None
+        means 1 unless in a ``parallel_config`` context.
 
     random_state : int, RandomState instance or None, default=None
         Seeds the fit (members' weights and shuffling, splits, aggregators).
@@ -216,7 +219,7 @@ class MultiverseRE(MetaEstimatorMixin, BaseEstimator):
         return est
 
     @_fit_context(prefer_skip_nested_validation=False)
-    def fit(self, X, y):
+    def fit(self, X, y, sample_weight=None):
         """Fit the multiverse chain.
 
         Parameters
@@ -227,6 +230,9 @@ class MultiverseRE(MetaEstimatorMixin, BaseEstimator):
             ``"lstm"``, ``"transformer"``) read 2-D input as one channel.
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
             Targets, or class labels for a classifier estimator.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Row weights, as for the estimator's ``fit`` (every member's loss,
+            the rounds' and members' scores, selection and weighting).
 
         Returns
         -------
@@ -239,7 +245,7 @@ class MultiverseRE(MetaEstimatorMixin, BaseEstimator):
             n_jobs=self.n_jobs,
             batched=self.batched,
         )
-        self.estimator_ = self._make_estimator()._fit_plan(X, y, plan)
+        self.estimator_ = self._make_estimator()._fit_plan(X, y, plan, sample_weight)
         return self
 
     def _check_X(self, X):

@@ -21,14 +21,14 @@ from sklearn.random_projection import GaussianRandomProjection
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from ._expansion import identity, staged_outputs
 from ._members import MemberSpec, MemberTask, RoundPlan, builtin_spec, mlp_spec
 from ._modules import BUILTIN_MODULES
 from ._rounds import Chain, Rows, fit_chain
 from ._training import TrainSettings, resolve_device
-from ._utils import softmax
+from ._utils import IntInterval, softmax
 
 _AGGREGATORS = ("pca", "concat", "random")
 
@@ -57,19 +57,20 @@ class _BaseRecurrentExpansion(BaseEstimator):
     """Shared fit/predict logic of the Recurrent Expansion estimators."""
 
     _parameter_constraints: dict = {
-        "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
-        "n_rounds": [Interval(Integral, 1, None, closed="left")],
+        "hidden_layer_sizes": ["array-like", IntInterval(1, None, closed="left")],
+        "n_rounds": [IntInterval(1, None, closed="left")],
         "aggregator": [StrOptions(set(_AGGREGATORS)), HasMethods(["fit", "transform"])],
-        "n_components": [Interval(Integral, 1, None, closed="left")],
+        "n_components": [IntInterval(1, None, closed="left")],
         "cv": ["cv_object", None],
         "module": [callable, StrOptions(set(BUILTIN_MODULES)), None],
-        "max_epochs": [Interval(Integral, 1, None, closed="left")],
-        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "max_epochs": [IntInterval(1, None, closed="left")],
+        "batch_size": [IntInterval(1, None, closed="left")],
         "lr": [Interval(Real, 0, None, closed="neither")],
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
-        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "n_iter_no_change": [IntInterval(1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
+        "standardize": ["boolean"],
         "device": [str],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
@@ -91,6 +92,7 @@ class _BaseRecurrentExpansion(BaseEstimator):
         validation_fraction=0.1,
         n_iter_no_change=10,
         tol=1e-4,
+        standardize=True,
         device="auto",
         random_state=None,
         verbose=0,
@@ -108,6 +110,7 @@ class _BaseRecurrentExpansion(BaseEstimator):
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
         self.tol = tol
+        self.standardize = standardize
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
@@ -132,9 +135,25 @@ class _BaseRecurrentExpansion(BaseEstimator):
     # Fitting
 
     def _validate_X(self, X):
-        """Validate inference input against what fit saw; cast to float32."""
+        """Validate inference input against what fit saw; the networks' float32 input."""
         check_is_fitted(self)
-        return check_input(self, X, reset=False)
+        return self._network_input(check_input(self, X, reset=False), reset=False)
+
+    def _network_input(self, X, reset):
+        """X standardised per feature (per channel of windows) when asked, as float32.
+
+        ``reset=True`` (fit) learns ``x_mean_`` and ``x_scale_``.
+        """
+        if not self.standardize:
+            return to_float32(X, after_scaling=False)
+        axes = (0,) if X.ndim == 2 else (0, 2)
+        if reset:
+            self.x_mean_ = X.mean(axis=axes, dtype=np.float64)
+            scale = X.std(axis=axes, dtype=np.float64)
+            self.x_scale_ = np.where(scale > 0, scale, 1.0)
+        shape = (1, -1) if X.ndim == 2 else (1, -1, 1)
+        scaled = (X - self.x_mean_.reshape(shape)) / self.x_scale_.reshape(shape)
+        return to_float32(scaled, after_scaling=True)
 
     def _make_aggregator(self, seed):
         if self.aggregator == "pca":
@@ -145,7 +164,8 @@ class _BaseRecurrentExpansion(BaseEstimator):
             agg = FunctionTransformer()
         else:
             agg = clone(self.aggregator)
-        return Pipeline([("aggregate", agg), ("scale", StandardScaler())])
+        check = FunctionTransformer(_finite_maps, kw_args={"aggregator": repr(agg)})
+        return Pipeline([("aggregate", agg), ("check", check), ("scale", StandardScaler())])
 
     def _check_n_components(self, n_maps, n_rows):
         if self.aggregator not in ("pca", "random"):
@@ -233,10 +253,17 @@ class _BaseRecurrentExpansion(BaseEstimator):
             w = rows.sample_weight
             return Rows(rows.X[idx], rows.y[idx], None if w is None else w[idx])
 
-        return take(train), take(held)
+        valid = take(held)
+        if valid.sample_weight is not None and not valid.sample_weight.sum() > 0:
+            raise ValueError(
+                f"early_stopping=True holds out {n_valid} validation rows, and all of them "
+                "have sample_weight 0: they cannot score the rounds. Use early_stopping=False "
+                "or a larger validation_fraction."
+            )
+        return take(train), valid
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def _fit_plan(self, X, y, plan=None):
+    def _fit_plan(self, X, y, plan=None, sample_weight=None):
         """Validate on ``self``, encode ``y`` and fit the rounds of ``plan``.
 
         The one entry point of every fit: ``fit`` runs the estimator's own
@@ -246,14 +273,23 @@ class _BaseRecurrentExpansion(BaseEstimator):
         hidden = _check_hidden_layer_sizes(self.hidden_layer_sizes)
         device = resolve_device(self.device)
         X, y = self._validate_fit_data(X, y)
+        X = self._network_input(X, reset=True)
+        sample_weight = _check_weights(sample_weight, X)
         y_enc, n_outputs = self._encode_y(y)
+        if sample_weight is not None and is_classifier(self):
+            weighted = np.unique(y_enc[sample_weight > 0])
+            if len(weighted) < 2:
+                raise ValueError(
+                    f"{type(self).__name__} needs positive sample_weight on rows of at least "
+                    f"2 classes; only class {self.classes_[weighted].tolist()} has any."
+                )
         plan = (plan or RoundPlan()).resolved(self._default_spec(hidden), hidden)
         rng = check_random_state(self.random_state)
         # split and fold seeds first, so that they do not depend on n_rounds:
         # fits that differ only in n_rounds share their first rounds.
         split_seed, fold_seed = rng.randint(np.iinfo(np.int32).max, size=2)
         seeds = rng.randint(np.iinfo(np.int32).max, size=(self.n_rounds, len(plan.specs)))
-        train, valid = self._split_rows(Rows(X, y_enc), split_seed)
+        train, valid = self._split_rows(Rows(X, y_enc, sample_weight), split_seed)
         if len(plan.specs) == 1 and self.module is None:
             self._check_n_components(hidden[-1], len(train))
         folds = self._splits(train.X, train.y, fold_seed)
@@ -357,6 +393,14 @@ _COMMON_PARAMS_DOC = """
     tol : float, default=1e-4
         Minimum decrease of the validation loss that counts as improving.
 
+    standardize : bool, default=True
+        Standardise each input feature (each channel of windows, over rows
+        and time) with the training rows' mean and standard deviation
+        before the networks see it; new rows get the same transform.
+        Networks train badly on unscaled inputs (features of size 1e7 give
+        a useless model), and targets are always standardised for a
+        regressor. False feeds X as given, e.g. when a Pipeline scales it.
+
     device : str, default="auto"
         ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"``,
         ``"cuda:1"``...
@@ -395,6 +439,10 @@ _COMMON_ATTRS_DOC = """
 
     device_ : str
         The torch device the networks were trained on.
+
+    x_mean_, x_scale_ : ndarray of shape (`n_features_in_`,)
+        The standardisation of X (per feature, or per channel of windows);
+        only with ``standardize=True``.
 
     n_features_in_ : int
         Number of features seen during fit.
@@ -472,7 +520,7 @@ class RecurrentExpansionRegressor(RegressorMixin, _BaseRecurrentExpansion):
             return np.nan
         return float(r2_score(y_enc, yhat, sample_weight=sample_weight))
 
-    def fit(self, X, y):
+    def fit(self, X, y, sample_weight=None):
         """Fit the chain of rounds.
 
         Parameters
@@ -480,12 +528,17 @@ class RecurrentExpansionRegressor(RegressorMixin, _BaseRecurrentExpansion):
         X : array-like of shape (n_samples, n_features) or \
                 (n_samples, n_channels, length)
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative row weights: every network's training and
+            validation loss is the weighted mean over its batch's rows, and
+            the rounds' losses and scores (early stopping, ``best_round_``,
+            member selection) are weighted too.
 
         Returns
         -------
         self : object
         """
-        return self._fit_plan(X, y)
+        return self._fit_plan(X, y, sample_weight=sample_weight)
 
     def _validate_fit_data(self, X, y):
         y = _check_numeric_y(y, type(self).__name__)
@@ -577,7 +630,7 @@ class RecurrentExpansionClassifier(ClassifierMixin, _BaseRecurrentExpansion):
     def _round_score(self, y_enc, yhat, sample_weight=None):
         return float(accuracy_score(y_enc, yhat.argmax(axis=1), sample_weight=sample_weight))
 
-    def fit(self, X, y):
+    def fit(self, X, y, sample_weight=None):
         """Fit the chain of rounds.
 
         Parameters
@@ -586,12 +639,17 @@ class RecurrentExpansionClassifier(ClassifierMixin, _BaseRecurrentExpansion):
                 (n_samples, n_channels, length)
         y : array-like of shape (n_samples,)
             Class labels.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative row weights: every network's training and
+            validation loss is the weighted mean over its batch's rows, and
+            the rounds' losses and scores (early stopping, ``best_round_``,
+            member selection) are weighted too.
 
         Returns
         -------
         self : object
         """
-        return self._fit_plan(X, y)
+        return self._fit_plan(X, y, sample_weight=sample_weight)
 
     def _validate_fit_data(self, X, y):
         X, y = check_input(self, X, y, reset=True)
@@ -695,7 +753,7 @@ def check_input(owner, X, y="no_validation", *, reset, **kwargs):
 
     Records ``n_features_in_`` (the columns, or the channels of windows) and
     the input's trailing shape at fit (``reset=True``), and checks them
-    afterwards. Returns float32 X.
+    afterwards. Returns X as float32 or float64.
     """
     ndim = getattr(X, "ndim", None)
     if ndim is None:
@@ -729,5 +787,44 @@ def check_input(owner, X, y="no_validation", *, reset, **kwargs):
             f"X has windows of shape {X.shape[1:]} (channels, length), but {name} was "
             f"fitted on windows of shape {owner._input_shape}."
         )
-    X = X.astype(np.float32, copy=False)
     return X if isinstance(y, str) and y == "no_validation" else (X, y)
+
+
+def _check_weights(sample_weight, X):
+    """float32 row weights, non-negative and not all zero, or None."""
+    if sample_weight is None:
+        return None
+    weight = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
+    return weight.astype(np.float32)
+
+
+def _finite_maps(maps, aggregator):
+    """The aggregator's output, passed on if finite; else a ValueError naming it."""
+    if not np.isfinite(maps).all():
+        raise ValueError(
+            f"the aggregator {aggregator} returned non-finite values (NaN or inf) on the "
+            "networks' feature maps; check the transformer passed as aggregator, or use "
+            "aggregator='pca'."
+        )
+    return maps
+
+
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def to_float32(X, after_scaling):
+    """``X`` as the networks' float32, or a ValueError if it does not fit in float32."""
+    largest = float(np.max(np.abs(X))) if X.size else 0.0
+    if largest > _FLOAT32_MAX:
+        where = (
+            "after standardisation with the training rows' mean and scale (values far "
+            "outside the training range)"
+            if after_scaling
+            else "; the networks compute in float32: rescale X, e.g. standardize=True or "
+            "a StandardScaler in a Pipeline"
+        )
+        raise ValueError(
+            f"X has values up to {largest:.3g}, beyond float32's range "
+            f"(±{_FLOAT32_MAX:.3g}){' ' if after_scaling else ''}{where}."
+        )
+    return X.astype(np.float32, copy=False)

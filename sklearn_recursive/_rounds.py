@@ -13,13 +13,13 @@ The loop knows nothing of the task: the estimator passes a `Chain` with its
 loss, score and aggregator factory.
 """
 
+import contextlib
 import time
 import warnings
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
-from joblib import cpu_count, effective_n_jobs
 from sklearn.utils.parallel import Parallel, delayed
 
 from ._expansion import (
@@ -32,6 +32,7 @@ from ._expansion import (
     round_inputs,
 )
 from ._members import MemberTask, check_member, fit_member_group
+from ._progress import RoundProgress
 from ._training import DivergenceError
 
 
@@ -202,20 +203,22 @@ def _fit_members(chain, plan, train, valid, folds, seeds, parallel):
     """Fit every member of a round, in jobs on ``parallel``; `FittedMember` each."""
     specs = plan.specs
     groups = plan.groups(folds)
-    n_workers = min(effective_n_jobs(plan.n_jobs), len(groups))
-    max_threads = max(1, cpu_count() // n_workers) if n_workers > 1 else None
+    # every job gets this process's torch threads shared among the round's
+    # jobs, whatever backend and n_jobs run them: the same thread count, so the
+    # same float32 rounding, so the same model (see fit_member_group)
+    n_threads = max(1, torch.get_num_threads() // len(groups))
     valid_arrays = None if valid is None else valid.arrays()
     jobs = (
         delayed(fit_member_group)(
             chain.task, [specs[i] for i in group], [int(seeds[i]) for i in group],
-            train.arrays(), valid_arrays, folds, max_threads,
+            train.arrays(), valid_arrays, folds, n_threads,
         )
         for group in groups
     )
     threads = torch.get_num_threads()
     try:
         results = parallel(jobs)
-    finally:  # the threading backend caps this process's own torch threads
+    finally:  # jobs in threads of this process (threading backend) set its threads
         if torch.get_num_threads() != threads:
             torch.set_num_threads(threads)
     fitted = [None] * len(specs)
@@ -267,14 +270,22 @@ def fit_chain(chain, plan, train, valid, folds, seeds):
     """
     for spec in plan.specs:
         check_member(spec, train.X, train.Z, chain.task.n_outputs)
+    progress = None
+    if chain.verbose:
+        nets = len(plan.specs) * (1 if folds is None else len(folds))
+        progress = RoundProgress(chain.n_rounds, nets, chain.task.settings.max_epochs)
+        settings = replace(chain.task.settings, callbacks=(("progress", progress.callback),))
+        chain = replace(chain, task=replace(chain.task, settings=settings))
     result = ChainResult()
     stopper = RoundStopper(chain.patience, chain.tol)
     # one Parallel for all rounds: backends that start a pool per call (Ray's,
     # multiprocessing) keep their workers from round to round
-    with Parallel(n_jobs=plan.n_jobs) as parallel:
+    with Parallel(n_jobs=plan.n_jobs) as parallel, _closing(progress):
         try:
             for r in range(chain.n_rounds):
                 start = time.perf_counter()
+                if progress is not None:
+                    progress.round_start(r)
                 try:
                     rnd, train_out, valid_out, members = fit_round(
                         chain, plan, train, valid, folds, seeds[r], parallel
@@ -291,8 +302,8 @@ def fit_chain(chain, plan, train, valid, folds, seeds):
                 result.rounds.append(rnd)
                 result.history.append(record)
                 stop = stopper.step(record["valid_loss"])
-                if chain.verbose:
-                    _print_round(record)
+                if progress is not None:
+                    progress.round_end(record)
                 if stop or r == chain.n_rounds - 1:
                     break
                 if r == 0:
@@ -317,22 +328,15 @@ def fit_chain(chain, plan, train, valid, folds, seeds):
     result.best_round = stopper.best_round
     for i, record in enumerate(result.history):
         record["best"] = i == result.best_round
-    if chain.verbose and valid is not None:
-        print(f"best round: {result.best_round}")
+    if progress is not None and valid is not None:
+        progress.line(f"best round: {result.best_round}")
     return result
 
 
-def _print_round(record):
-    if record["round"] == 0:
-        print(f"{'round':>5} {'train loss':>11} {'valid loss':>11} {'AULC':>9} "
-              f"{'epochs':>6} {'seconds':>8}")
-    print(
-        f"{record['round']:>5} {record['train_loss']:>11.5f} {record['valid_loss']:>11.5f} "
-        f"{record['aulc']:>9.5f} {record['epochs']:>6d} {record['seconds']:>8.2f}"
-    )
-    members = record.get("members", [])
-    if len(members) > 1:  # a multiverse: each member's loss, * if kept
-        key = "valid_loss" if np.isfinite(record["valid_loss"]) else "train_loss"
-        print("      members (" + key.replace("_", " ") + ", * kept): " + ", ".join(
-            f"{m['name']} {m[key]:.4f}{'*' if m['selected'] else ''}" for m in members
-        ))
+@contextlib.contextmanager
+def _closing(progress):
+    try:
+        yield
+    finally:
+        if progress is not None:
+            progress.close()

@@ -13,9 +13,11 @@ of the right shape, shuffling, no silent validation split, seeding, a
 ``KeyboardInterrupt`` that reaches the caller instead of being swallowed.
 """
 
+import copy
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import torch
@@ -23,6 +25,8 @@ from skorch import NeuralNet
 from skorch.callbacks import Callback, EarlyStopping
 from skorch.helper import predefined_split
 from skorch.utils import TeeGenerator
+
+from ._progress import print_log
 
 __all__ = ["DivergenceError", "TrainSettings"]
 
@@ -107,6 +111,38 @@ class TensorDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, index):  # random access, for completeness
         return _take(self.X, index), None if self.y is None else self.y[index]
+
+
+# Rows' weights travel in the input dict under this key; modules never see it.
+SAMPLE_WEIGHT = "sample_weight"
+
+
+def _module_inputs(X):
+    """The dict of module inputs, without the rows' weights."""
+    return {k: v for k, v in X.items() if k != SAMPLE_WEIGHT} if SAMPLE_WEIGHT in X else X
+
+
+def elementwise(criterion):
+    """A copy of ``criterion`` (a loss class or module) with ``reduction="none"``.
+
+    Its mean is the criterion's default ``"mean"`` reduction.
+    """
+    if isinstance(criterion, torch.nn.Module):
+        loss_fn = copy.deepcopy(criterion)
+        loss_fn.reduction = "none"
+        return loss_fn
+    return criterion(reduction="none")
+
+
+def weighted_mean(losses, weight):
+    """Per-element ``losses`` of shape ``(..., b, ...)`` averaged per row, then weighted.
+
+    ``weight`` has shape ``(..., b)``: one weight per row (leading dims are
+    members, for stacked training). Returns ``sum(w * loss) / sum(w)`` over
+    the rows.
+    """
+    per_row = losses.reshape(*weight.shape, -1).mean(dim=-1)
+    return (per_row * weight).sum(dim=-1) / weight.sum(dim=-1).clamp_min(1e-12)
 
 
 def _take(X, index):
@@ -220,11 +256,22 @@ class FastNet(NeuralNet):
     # skipped.
     def infer(self, x, **fit_params):
         if isinstance(x, dict):
-            return self.module_(**x, **fit_params)
+            return self.module_(**_module_inputs(x), **fit_params)
         return self.module_(x, **fit_params)
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
-        return self.criterion_(y_pred, y_true)
+        weight = X.get(SAMPLE_WEIGHT) if isinstance(X, dict) else None
+        if weight is None:
+            return self.criterion_(y_pred, y_true)
+        # per-element losses from the criterion itself (torch losses read
+        # ``reduction`` when called); skorch allows no second criterion here
+        criterion, reduction = self.criterion_, self.criterion_.reduction
+        criterion.reduction = "none"
+        try:
+            losses = criterion(y_pred, y_true)
+        finally:
+            criterion.reduction = reduction
+        return weighted_mean(losses, weight)
 
     def train_step(self, batch, **fit_params):
         # skorch passes a closure to ``optimizer.step`` so that LBFGS can
@@ -269,17 +316,6 @@ class FastNet(NeuralNet):
         return self
 
 
-def _print(*args, **kwargs):
-    """skorch's ``PrintLog`` sink.
-
-    skorch's default sink is the ``print`` object of the moment skorch was
-    imported, and a net pickles it by name: where ``builtins.print`` has been
-    replaced since (``ray.shutdown()`` leaves it replaced), no fitted net would
-    pickle. This function looks ``print`` up when called and pickles as itself.
-    """
-    print(*args, **kwargs)
-
-
 @dataclass(frozen=True)
 class TrainSettings:
     """How a network trains: the one argument of `train_network` and `train_stacked`.
@@ -305,6 +341,8 @@ class TrainSettings:
         validation data are given.
     verbose : int
         From 2 on, skorch's per-epoch log.
+    callbacks : tuple of (name, skorch callback)
+        Added to every net, e.g. the fit's epoch progress bar.
     """
 
     criterion: object
@@ -316,18 +354,20 @@ class TrainSettings:
     tol: float = 0.0
     monitor: str = "valid_loss"
     verbose: int = 0
+    callbacks: tuple = ()
 
     def early_stopping(self, has_valid):
         """Whether a fit with (``has_valid``) or without validation data stops early."""
         return self.patience is not None and (self.monitor != "valid_loss" or has_valid)
 
 
-def make_net(module, settings, *, early_stopping=False, seed=0, train_split=None):
+def make_net(module, settings, *, early_stopping=False, seed=0, train_split=None, label=None):
     """The `FastNet` every network of the package trains in (not yet initialized).
 
     Adam, slice iterators (training batches shuffled with ``seed``), a
     `DivergenceGuard`, and with ``early_stopping`` a `PatienceStopping` on
-    ``settings.monitor`` that restores the best weights.
+    ``settings.monitor`` that restores the best weights. ``label`` prefixes
+    the lines of its epoch log (``verbose >= 2``).
     """
     callbacks = [("divergence", DivergenceGuard())]
     if early_stopping:
@@ -343,7 +383,9 @@ def make_net(module, settings, *, early_stopping=False, seed=0, train_split=None
                 ),
             )
         )
+    callbacks.extend(settings.callbacks)
     verbose = settings.verbose
+    sink = partial(print_log, label=label)
     return FastNet(
         module=module,
         criterion=settings.criterion,
@@ -358,14 +400,14 @@ def make_net(module, settings, *, early_stopping=False, seed=0, train_split=None
         train_split=train_split,
         callbacks=callbacks,
         # skorch calls a sink other than `print` whatever the verbosity: off unless asked
-        **({"callbacks__print_log__sink": _print} if verbose >= 2
+        **({"callbacks__print_log__sink": sink} if verbose >= 2
            else {"callbacks__print_log": None}),
         device=settings.device,
         verbose=int(verbose >= 2),
     )
 
 
-def train_network(make_module, train_data, valid_data, settings, *, seed):
+def train_network(make_module, train_data, valid_data, settings, *, seed, label=None):
     """Train ``module`` with skorch on tensors already on ``settings.device``.
 
     Parameters
@@ -380,6 +422,8 @@ def train_network(make_module, train_data, valid_data, settings, *, seed):
     seed : int
         Seeds the module's initial weights (without touching the global
         torch RNG state) and the shuffling.
+    label : str or None
+        Prefix of the epoch log's lines.
 
     Returns
     -------
@@ -393,6 +437,7 @@ def train_network(make_module, train_data, valid_data, settings, *, seed):
         early_stopping=settings.early_stopping(valid_data is not None),
         seed=seed,
         train_split=None if valid_data is None else predefined_split(valid_data),
+        label=label,
     )
     net.initialize()
     try:
@@ -432,7 +477,7 @@ def run_module(module, X, batch_size=4096):
         n = len(X) if not isinstance(X, dict) else len(next(iter(X.values())))
         for start in range(0, n, batch_size):
             batch = _take(X, slice(start, start + batch_size))
-            kwargs = batch if isinstance(batch, dict) else {"X": batch}
+            kwargs = _module_inputs(batch) if isinstance(batch, dict) else {"X": batch}
             feats, out = features_and_output(module, **kwargs)
             outputs.append(out.double().cpu().numpy())
             maps.append(feats.double().cpu().numpy())

@@ -29,6 +29,16 @@ def fast(estimator_class, **params):
 
 
 @pytest.fixture
+def user_threads():
+    """torch on 2 threads, as a user's process would be, for the test; then 1 again."""
+    torch.set_num_threads(2)
+    try:
+        yield torch.get_num_threads()
+    finally:
+        torch.set_num_threads(1)
+
+
+@pytest.fixture
 def seed():
     return 0
 

@@ -1,4 +1,5 @@
-"""The how-to pages' Python snippets run, in order, as a reader would paste them.
+"""The README's and the how-to pages' Python snippets run, in order, as a reader would
+paste them.
 
 Each page's ```python blocks share one namespace. A block whose first line is
 ``# requires: <what>`` runs only where <what> is there: ``cuda`` (a GPU that
@@ -14,8 +15,9 @@ import matplotlib
 import pytest
 import torch
 
-HOWTO = pathlib.Path(__file__).parents[1] / "docs" / "howto"
-PAGES = sorted(p for p in HOWTO.glob("*.md") if p.name != "index.md")
+ROOT = pathlib.Path(__file__).parents[1]
+HOWTO = ROOT / "docs" / "howto"
+PAGES = [ROOT / "README.md", *sorted(p for p in HOWTO.glob("*.md") if p.name != "index.md")]
 BLOCK = re.compile(r"^```python\n(.*?)^```$", re.DOTALL | re.MULTILINE)
 REQUIRES = re.compile(r"#\s*requires:\s*(\S+)")
 
@@ -37,7 +39,7 @@ def missing(code):
 
 def test_pages_are_found():
     names = {p.stem for p in PAGES}
-    assert {"gpu", "distributed", "pipelines", "history"} <= names
+    assert {"README", "gpu", "distributed", "pipelines", "history"} <= names
     for page in PAGES:
         assert blocks(page), f"{page.name} has no python snippet"
 
