@@ -4,7 +4,8 @@ Target (issue 4): training with T feedback steps costs <= 1.1 x T
 feed-forward passes of the same U-Net backbone.
 
 Two levels, every variant alternating with the others in each repeat so that
-machine noise hits them alike; medians over repeats:
+machine noise hits them alike (``sklearn_recursive.reproduce.speed.alternate``,
+after a warm-up run of each); medians over repeats:
 
 1. **Training step** of the bare networks on one batch: forward, loss and
    backward (the target's terms), then again with the Adam step (which T
@@ -22,45 +23,26 @@ machine noise hits them alike; medians over repeats:
 """
 
 import argparse
-import statistics
 import sys
-import time
 
 import joblib
 import torch
 
 import sklearn_recursive
 from sklearn_recursive import FeedbackSegmenter
-from sklearn_recursive._feedback_nets import StepwiseCrossEntropy
 from sklearn_recursive.datasets import make_noisy_shapes
-from sklearn_recursive.reproduce.speed import feedback_unet
+from sklearn_recursive.reproduce.speed import alternate, feedback_step_timer, feedback_unet
 
 
-def sync(device):
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
+def progress(label, scale, unit, digits):
+    """An ``on_repeat`` of `alternate`: every variant's last time on stderr."""
 
+    def show(rep, times):
+        print(f"{label} {rep}: " + ", ".join(
+            f"{name} {ts[-1] * scale:.{digits}f}{unit}" for name, ts in times.items()),
+            file=sys.stderr)
 
-def step_timer(module, x, y, iters, device, optimize):
-    """Seconds per training step of ``module``: forward, loss, backward (and Adam)."""
-    module.train()
-    criterion = StepwiseCrossEntropy()
-    optimizer = torch.optim.Adam(module.parameters(), lr=1e-3)
-
-    def run():
-        sync(device)
-        start = time.perf_counter()
-        for _ in range(iters):
-            optimizer.zero_grad(set_to_none=True)
-            loss = criterion(module(x), y)
-            loss.backward()
-            if optimize:
-                optimizer.step()
-        sync(device)
-        return (time.perf_counter() - start) / iters
-
-    run()  # warm-up: allocator, optimizer state, kernels
-    return run
+    return show
 
 
 def build(n_classes, steps, args, feedback=True):
@@ -86,6 +68,7 @@ def main():
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    sync = torch.cuda.synchronize if args.device.startswith("cuda") else None
 
     X, y = make_noisy_shapes(max(args.batch, args.fit_images), size=args.size, sigma=2.0,
                              random_state=0)
@@ -102,24 +85,21 @@ def main():
     # 1. training steps of the bare networks
     for optimize, what in ((False, "forward + loss + backward"),
                            (True, "forward + loss + backward + Adam step")):
-        timers = {"feed-forward U-Net (unit)": step_timer(
-            build(2, 1, args, feedback=False), x, target, args.iters, args.device, optimize)}
+        runners = {"feed-forward U-Net (unit)": feedback_step_timer(
+            build(2, 1, args, feedback=False), x, target, args.iters, adam=optimize)}
         for steps in args.steps:
-            timers[f"feedback T={steps}"] = step_timer(
-                build(2, steps, args), x, target, args.iters, args.device, optimize)
-        times = {name: [] for name in timers}
-        for rep in range(args.repeats):
-            for name, run in timers.items():
-                times[name].append(run())
-            print(f"rep {rep}: " + ", ".join(
-                f"{n} {t[-1] * 1e3:.1f}ms" for n, t in times.items()), file=sys.stderr)
-        unit = statistics.median(times["feed-forward U-Net (unit)"])
-        one_step = statistics.median(times["feedback T=1"]) if 1 in args.steps else None
+            runners[f"feedback T={steps}"] = feedback_step_timer(
+                build(2, steps, args), x, target, args.iters, adam=optimize)
+        # after a warm-up run of each (allocator, optimizer state, kernels): seconds per step
+        medians = alternate(runners, args.repeats, sync,
+                            on_repeat=progress("rep", 1e3 / args.iters, "ms", 1))
+        medians = {name: seconds / args.iters for name, seconds in medians.items()}
+        unit = medians["feed-forward U-Net (unit)"]
+        one_step = medians["feedback T=1"] if 1 in args.steps else None
         print(f"\n## 1. One training step: {what}\n")
         print("| variant | median ms | time / (T x feed-forward) | time / (T x own 1-step) |")
         print("|---|---|---|---|")
-        for name, ts in times.items():
-            med = statistics.median(ts)
+        for name, med in medians.items():
             steps = int(name.split("=")[1]) if name.startswith("feedback") else 1
             own = f"{med / (steps * one_step):.3f}" if one_step else "-"
             print(f"| {name} | {med * 1e3:.1f} | {med / (steps * unit):.3f} | {own} |")
@@ -134,26 +114,17 @@ def main():
             feedback=False, **common),
         f"FeedbackSegmenter(n_steps={T})": lambda: FeedbackSegmenter(n_steps=T, **common),
     }
-    for make in fits.values():  # warm-up
-        make().set_params(max_epochs=1).fit(Xf[:8], yf[:8])
-    fit_times = {name: [] for name in fits}
-    for rep in range(args.repeats):
-        for name, make in fits.items():
-            est = make()
-            sync(args.device)
-            start = time.perf_counter()
-            est.fit(Xf, yf)
-            sync(args.device)
-            fit_times[name].append(time.perf_counter() - start)
-        print(f"fit rep {rep}: " + ", ".join(f"{t[-1]:.2f}s" for t in fit_times.values()),
-              file=sys.stderr)
-    unit = statistics.median(fit_times["FeedbackSegmenter(feedback=False) (unit)"])
+    warm_up = [lambda make=make: make().set_params(max_epochs=1).fit(Xf[:8], yf[:8])
+               for make in fits.values()]
+    medians = alternate({name: (lambda make=make: make().fit(Xf, yf))
+                         for name, make in fits.items()}, args.repeats, sync,
+                        warm_up=warm_up, on_repeat=progress("fit rep", 1, "s", 2))
+    unit = medians["FeedbackSegmenter(feedback=False) (unit)"]
     print(f"\n## 2. Whole fit: {args.fit_images} images, {args.fit_epochs} epochs, "
           f"batch {args.batch}\n")
     print("| variant | median s | time / (T x feed-forward fit) |")
     print("|---|---|---|")
-    for name, ts in fit_times.items():
-        med = statistics.median(ts)
+    for name, med in medians.items():
         steps = 1 if "feedback=False" in name else T
         print(f"| {name} | {med:.2f} | {med / (steps * unit):.3f} |")
 

@@ -3,7 +3,8 @@
 All runs fit ``MultiverseRE`` (or one ``RecurrentExpansionRegressor``, the
 unit) on the same data with the same inner settings (MLP 20 -> 64 -> 64 -> 1,
 one round, no early stopping); the variants alternate in every repeat so that
-machine noise hits them alike. Ratios are medians over k single fits, i.e.
+machine noise hits them alike (``sklearn_recursive.reproduce.speed.alternate``,
+after a warm-up fit of each on 256 rows). Ratios are medians over k single fits, i.e.
 ``time / (k x one RE fit)``. Target for the stacked multiverse on CPU:
 <= 0.35.
 
@@ -11,9 +12,7 @@ machine noise hits them alike. Ratios are medians over k single fits, i.e.
 """
 
 import argparse
-import statistics
 import sys
-import time
 
 import joblib
 import numpy as np
@@ -21,6 +20,7 @@ import torch
 
 import sklearn_recursive
 from sklearn_recursive import MultiverseRE, RecurrentExpansionRegressor
+from sklearn_recursive.reproduce.speed import alternate
 
 
 def make_estimator(epochs, seed):
@@ -46,39 +46,37 @@ def main():
     k = args.k
 
     variants = {
-        "one RE fit (unit)": lambda s: make_estimator(args.epochs, s),
-        f"k={k} stacked (batched=True)": lambda s: MultiverseRE(
-            make_estimator(args.epochs, s), members=k, batched=True),
-        f"k={k} one by one": lambda s: MultiverseRE(
-            make_estimator(args.epochs, s), members=k, batched=False),
-        f"k={k} n_jobs=2 (loky)": lambda s: MultiverseRE(
-            make_estimator(args.epochs, s), members=k, batched=False, n_jobs=2),
+        "one RE fit (unit)": lambda: make_estimator(args.epochs, 0),
+        f"k={k} stacked (batched=True)": lambda: MultiverseRE(
+            make_estimator(args.epochs, 0), members=k, batched=True),
+        f"k={k} one by one": lambda: MultiverseRE(
+            make_estimator(args.epochs, 0), members=k, batched=False),
+        f"k={k} n_jobs=2 (loky)": lambda: MultiverseRE(
+            make_estimator(args.epochs, 0), members=k, batched=False, n_jobs=2),
     }
+    runners = {name: (lambda make=make: make().fit(X, y)) for name, make in variants.items()}
+    # warm-up: imports, loky workers
+    warm_up = [lambda make=make: make().fit(X[:256], y[:256]) for make in variants.values()]
     print(f"# bench_multiverse: sklearn_recursive {sklearn_recursive.__version__}, "
           f"torch {torch.__version__}, {joblib.cpu_count()} cores, device cpu")
     print(f"# data {args.rows} x 20, MLP 64-64, {args.epochs} epochs, batch 128, 1 round, "
           f"k={k}, {args.repeats} alternating repeats; medians")
     for threads in args.threads:
         torch.set_num_threads(threads)
-        for make in variants.values():  # warm-up: imports, loky workers
-            make(0).fit(X[:256], y[:256])
-        times = {name: [] for name in variants}
-        for rep in range(args.repeats):
-            for name, make in variants.items():
-                start = time.perf_counter()
-                make(rep).fit(X, y)
-                times[name].append(time.perf_counter() - start)
-                print(f"threads={threads} rep={rep} {name}: {times[name][-1]:.2f}s",
-                      file=sys.stderr)
-        unit = statistics.median(times["one RE fit (unit)"])
+
+        def progress(rep, times, threads=threads):
+            print(f"threads={threads} rep={rep}: " + ", ".join(
+                f"{name} {ts[-1]:.2f}s" for name, ts in times.items()), file=sys.stderr)
+
+        medians = alternate(runners, args.repeats, warm_up=warm_up, on_repeat=progress)
+        unit = medians["one RE fit (unit)"]
         print(f"\n## torch threads in the main process: {threads} "
               "(loky workers: cores // n_jobs = 1 each)\n")
         print("| variant | median s | time / one fit | time / (k x one fit) |")
         print("|---|---|---|---|")
-        for name, ts in times.items():
-            med = statistics.median(ts)
+        for name, med in medians.items():
             print(f"| {name} | {med:.2f} | {med / unit:.2f} | {med / (k * unit):.3f} |")
-        stacked = statistics.median(times[f"k={k} stacked (batched=True)"]) / (k * unit)
+        stacked = medians[f"k={k} stacked (batched=True)"] / (k * unit)
         verdict = "met" if stacked <= 0.35 else "NOT met"
         print(f"\nstacked: {stacked:.3f} x k single fits (target <= 0.35: {verdict})")
 

@@ -37,8 +37,8 @@ Datasets:
 
 Every series of the UCR/UEA sets is z-normalised per sample and channel.
 Classification uses ``early_stopping=True`` (``--valid-frac`` of the tiny training
-sets held out, also for the sklearn MLP). Means ± standard deviations are over
-``--seeds`` seeds (seed s seeds the data of the sinusoid and every
+sets held out, also for the sklearn MLP). Means ± standard deviations (ddof=1)
+are over ``--seeds`` seeds (seed s seeds the data of the sinusoid and every
 ``random_state``). Fits run ``--n-jobs`` at a time, each with ``--threads``
 torch/BLAS threads (default 1: two threads per fit on 2 cores contend badly).
 

@@ -2,8 +2,9 @@
 
 `RecurrentExpansionRegressor(n_rounds=R)` and the same estimator with
 `n_rounds=1` (same data, epochs, batch size, seed, device="cpu",
-early_stopping=False) are fitted alternately, after a warm-up fit; the
-ratio of medians time(R rounds) / (R x time(1 round)) is printed.
+early_stopping=False) are fitted alternately, after a warm-up fit
+(``sklearn_recursive.reproduce.speed.alternate_times``); the ratio of
+medians time(R rounds) / (R x time(1 round)) is printed.
 Target: <= 1.15.
 
 It also splits both fits' wall time, from the estimator's own records, into
@@ -22,7 +23,6 @@ single fits (and the PCA aggregator) vary by more than 10x from run to run.
 
 import argparse
 import statistics
-import time
 
 import numpy as np
 import torch
@@ -31,6 +31,7 @@ from threadpoolctl import threadpool_limits
 
 from sklearn_recursive import RecurrentExpansionRegressor
 from sklearn_recursive.datasets import make_sinusoid
+from sklearn_recursive.reproduce.speed import alternate_times
 
 
 def make_data(kind, n_rows, seed):
@@ -43,11 +44,8 @@ def make_data(kind, n_rows, seed):
     return X.astype(np.float32), y.astype(np.float32)
 
 
-def timed_fit(params, n_rounds, X, y):
-    est = RecurrentExpansionRegressor(n_rounds=n_rounds, **params)
-    start = time.perf_counter()
-    est.fit(X, y)
-    wall = time.perf_counter() - start
+def components(est, wall):
+    """A fit's ``wall`` seconds split, from the estimator's own records."""
     per_round = [rec["seconds"] for rec in est.history_]
     loops = [
         sum(float(d) for net in rnd.nets for d in net.history[:, "dur"]) for rnd in est.rounds_
@@ -90,11 +88,17 @@ def main():
         max_epochs=args.epochs, batch_size=args.batch_size, early_stopping=False,
         device="cpu", random_state=0,
     )
-    timed_fit(params, 2, X[:256], y[:256])  # warm-up: the first fit in a process pays ~1 s
-    runs = {1: [], R: []}
-    for _ in range(args.repeats):
-        for n_rounds in (1, R):
-            runs[n_rounds].append(timed_fit(params, n_rounds, X, y))
+    fitted = {1: [], R: []}
+
+    def fit(n_rounds, X=X, y=y):
+        return RecurrentExpansionRegressor(n_rounds=n_rounds, **params).fit(X, y)
+
+    walls = alternate_times(
+        {n: (lambda n=n: fitted[n].append(fit(n))) for n in fitted}, args.repeats,
+        warm_up=[lambda: fit(2, X[:256], y[:256])],  # the first fit in a process pays ~1 s
+    )
+    runs = {n: [components(est, wall) for est, wall in zip(fitted[n], walls[n])]
+            for n in fitted}
 
     def med(n_rounds, key):
         return statistics.median(run[key] for run in runs[n_rounds])

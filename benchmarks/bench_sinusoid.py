@@ -21,8 +21,10 @@ pick and the test error there.
 For each variant it reports the round of minimum mean test MSE, the first
 later round whose mean MSE exceeds that minimum by more than ``--margin``
 (relative; the "representation glitch"), how many later rounds do, and the
-final round's and the last quarter's MSE relative to the minimum. Means and standard deviations are
-over ``--seeds`` seeds (seed s seeds the data and ``random_state``).
+final round's and the last quarter's MSE relative to the minimum (the glitch as
+``sklearn_recursive.reproduce.expansion.glitch`` finds it). Means and standard
+deviations (ddof=1) are over ``--seeds`` seeds (seed s seeds the data and
+``random_state``).
 
 Target: none fixed; the question is whether the glitch appears, and whether
 cross-fitting delays or removes it. Default run (n_train 1000, noise 0.3,
@@ -37,6 +39,9 @@ import argparse
 import time
 
 import numpy as np
+
+from sklearn_recursive.reproduce._report import pm
+from sklearn_recursive.reproduce.expansion import glitch, rises
 
 VARIANTS = ("in-sample", "cv=5")
 MLP_CURVE = "MLP same epochs"  # one network, test MSE after (i + 1) * max_epochs epochs
@@ -114,25 +119,14 @@ def run_task(name, seed, cfg):
     return out
 
 
-def glitch(curve, margin):
-    """Minimum round, first later round above min * (1 + margin), count, final / min,
-    mean of the last quarter of the rounds / min."""
-    best = int(np.argmin(curve))
-    above = np.flatnonzero(curve[best + 1:] > curve[best] * (1 + margin)) + best + 1
-    first = int(above[0]) if above.size else None
+def glitch_summary(curve, margin):
+    """Minimum round, the glitch (first later round above min * (1 + margin)), how many
+    later rounds are above, of how many, final / min, mean of the last quarter / min."""
+    best, first = glitch(curve, margin)
+    _, above = rises(curve, margin)
     late = curve[-max(1, len(curve) // 4):].mean()
     n_after = len(curve) - best - 1
     return best, first, above.size, n_after, curve[-1] / curve[best], late / curve[best]
-
-
-def fmt(mean, std):
-    return f"{mean:.4f}±{std:.4f}"
-
-
-def stats(values):
-    values = np.asarray(values, dtype=float)
-    std = values.std(axis=0, ddof=1) if len(values) > 1 else np.zeros(values.shape[1:])
-    return values.mean(axis=0), std
 
 
 def main():
@@ -187,7 +181,7 @@ def main():
           f"{args.n_components}, {args.max_epochs} epochs/net, batch {args.batch_size}, "
           f"lr {args.lr}")
     print(f"rounds: in-sample {args.rounds}, cv=5 variants {args.cv_rounds}; seeds "
-          f"0..{args.seeds - 1}; test MSE mean±std over seeds")
+          f"0..{args.seeds - 1}; test MSE mean ± std (ddof=1) over seeds")
     print(f"'{MLP_CURVE}': one network (the round-0 net) trained on for (round + 1) x "
           f"{args.max_epochs} epochs, i.e. the epochs RE has spent by that round")
     curves = {
@@ -212,16 +206,14 @@ def main():
                 if i >= vals.shape[1]:
                     cells.append(f"{'':>16}")
                     continue
-                mean, std = stats(vals[:, i])
                 star = "*" if i == int(np.argmin(vals.mean(axis=0))) else " "
-                cells.append(f"{fmt(mean, std):>15}{star}")
+                cells.append(f"{pm(vals[:, i], 4):>15}{star}")
             print(f"{i:>5} " + " ".join(cells))
         for b in BASELINES:
             vals = [r[target][0] for r in by[b]]
-            mean, std = stats(vals)
             extra = (f" (n_rounds=1, max_epochs={args.rounds * args.max_epochs})"
                      if b == "plain MLP" else " (default settings)")
-            print(f"{b:>12}: {fmt(mean, std)}{extra}")
+            print(f"{b:>12}: {pm(vals, 4)}{extra}")
 
     print()
     print(f"glitch analysis on the mean curves (rise = mean MSE > min x {1 + args.margin:.2f})")
@@ -231,7 +223,7 @@ def main():
           f"{'rounds above':>12} {'final/min':>9} {'last-quarter/min':>16}")
     for v in CURVES:
         for target in ("clean", "noisy"):
-            best, first, n_above, n_after, ratio, late = glitch(
+            best, first, n_above, n_after, ratio, late = glitch_summary(
                 curves[v][target].mean(axis=0), args.margin
             )
             mean = curves[v][target].mean(axis=0)[best]
@@ -264,11 +256,11 @@ def main():
             print(f"{v:<14} {r['seed']:>4} {b:>11} {r['n_rounds']:>9} "
                   f"{r['clean'][b]:>9.4f} {r['noisy'][b]:>9.4f} {oracle:>12} "
                   f"{r['clean'][oracle]:>10.4f} {same:>9.4f} {r['epochs']:>10.1f}")
-        cm, cs = stats([r["clean"][r["best_round"]] for r in by[v]])
-        nm, ns = stats([r["noisy"][r["best_round"]] for r in by[v]])
-        om, os_ = stats([r["clean"].min() for r in by[v]])
-        print(f"{v:<14} {'mean':>4}  at best_round_: clean {fmt(cm, cs)}, noisy "
-              f"{fmt(nm, ns)}; oracle clean {fmt(om, os_)}")
+        clean = pm([r["clean"][r["best_round"]] for r in by[v]], 4)
+        noisy = pm([r["noisy"][r["best_round"]] for r in by[v]], 4)
+        oracle = pm([r["clean"].min() for r in by[v]], 4)
+        print(f"{v:<14} {'mean':>4}  at best_round_: clean {clean}, noisy {noisy}; "
+              f"oracle clean {oracle}")
     print()
     print(f"total wall time {elapsed:.0f} s with n_jobs={args.n_jobs}")
 

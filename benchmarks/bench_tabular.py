@@ -31,6 +31,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from sklearn_recursive import RecurrentExpansionClassifier, RecurrentExpansionRegressor
+from sklearn_recursive.reproduce._report import pm
 
 LOADERS = {
     "diabetes": load_diabetes,
@@ -81,8 +82,7 @@ def main():
     warnings.filterwarnings("ignore", category=ConvergenceWarning)
 
     quick = " (quick)" if args.quick else ""
-    quick = " (quick)" if args.quick else ""
-    print(f"5-fold CV, mean ± std; every model behind StandardScaler{quick}")
+    print(f"5-fold CV, mean ± std (ddof=1) over folds; every model behind StandardScaler{quick}")
     print(f"{'dataset':<14} {'model':<22} {'score':>15} {'seconds':>8}")
     for name in args.datasets:
         X, y = LOADERS[name](return_X_y=True)
@@ -93,7 +93,7 @@ def main():
             scores = cross_val_score(make_pipeline(StandardScaler(), model), X, y, cv=cv)
             seconds = time.perf_counter() - start
             metric = "R²" if regression else "acc"
-            print(f"{name:<14} {model_name:<22} {metric} {scores.mean():.3f} ± {scores.std():.3f}"
+            print(f"{name:<14} {model_name:<22} {metric} {pm(scores, 3)}"
                   f" {seconds:>8.1f}", flush=True)
     if "diabetes" in args.datasets:
         per_round_diabetes(args.quick)

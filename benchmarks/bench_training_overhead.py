@@ -2,21 +2,21 @@
 
 Same network (MLPModule 20 -> 64 -> 64 -> 1), same data, batch size, epochs,
 optimizer and shuffling; the runs alternate so that machine noise hits both
-alike. Prints the ratio of medians. Target: <= 1.15.
+alike (``sklearn_recursive.reproduce.speed.alternate``, after a warm-up fit
+of each on 512 rows). Prints the ratio of medians. Target: <= 1.15.
 
     python benchmarks/bench_training_overhead.py [--rows 10000] [--repeats 5] [--threads 1]
 """
 
 import argparse
-import statistics
-import time
+import functools
 
 import numpy as np
 import torch
 from skorch import NeuralNetRegressor
 
 from sklearn_recursive import MLPModule
-from sklearn_recursive.reproduce.speed import hand_loop
+from sklearn_recursive.reproduce.speed import alternate, hand_loop
 from sklearn_recursive.reproduce.speed import package_path as our_path
 
 
@@ -47,26 +47,22 @@ def main():
     X = rng.standard_normal((args.rows, 20)).astype(np.float32)
     y = (X[:, :5].sum(axis=1, keepdims=True) + 0.1 * rng.standard_normal((args.rows, 1)))
     y = y.astype(np.float32)
-    runners = {"hand-written loop": hand_loop, "sklearn_recursive path": our_path}
+    paths = {"hand-written loop": hand_loop, "sklearn_recursive path": our_path}
     if not args.skip_skorch_default:
-        runners["skorch defaults"] = skorch_default
-    times = {name: [] for name in runners}
-    for fn in runners.values():  # warm-up
-        fn(X[:512], y[:512], 1, args.batch_size, 1e-3, 0)
-    for rep in range(args.repeats):
-        for name, fn in runners.items():
-            start = time.perf_counter()
-            fn(X, y, args.epochs, args.batch_size, 1e-3, rep)
-            times[name].append(time.perf_counter() - start)
+        paths["skorch defaults"] = skorch_default
+    runners = {name: functools.partial(fn, X, y, args.epochs, args.batch_size, 1e-3, 0)
+               for name, fn in paths.items()}
+    warm_up = [functools.partial(fn, X[:512], y[:512], 1, args.batch_size, 1e-3, 0)
+               for fn in paths.values()]
+    medians = alternate(runners, args.repeats, warm_up=warm_up)
 
-    base = statistics.median(times["hand-written loop"])
+    base = medians["hand-written loop"]
     print(f"MLP 20-64-64-1, {args.rows} rows, batch {args.batch_size}, {args.epochs} epochs, "
           f"{args.repeats} alternating repeats, torch threads {torch.get_num_threads()}")
     print(f"{'path':<24} {'median s':>9} {'ratio':>7}")
-    for name, ts in times.items():
-        med = statistics.median(ts)
+    for name, med in medians.items():
         print(f"{name:<24} {med:>9.3f} {med / base:>7.2f}x")
-    ratio = statistics.median(times["sklearn_recursive path"]) / base
+    ratio = medians["sklearn_recursive path"] / base
     print(f"overhead ratio (target <= 1.15): {ratio:.2f}")
 
 

@@ -1,7 +1,7 @@
 """Demo: Recurrent Expansion on the noisy sinusoid; or the reproduction report.
 
-    python -m sklearn_recursive [--quick] [--out DIR] [--no-plot]
-    python -m sklearn_recursive reproduce [--quick] [--out DIR]   (see sklearn_recursive.reproduce)
+    sklearn-recursive [demo] [--quick] [--out DIR] [--no-plot]      (or python -m sklearn_recursive)
+    sklearn-recursive reproduce [--quick] [--out DIR]   (see sklearn_recursive.reproduce)
 
 Fits a `RecurrentExpansionRegressor` with early stopping, prints one line per
 round (training error, validation error, test error, AULC, the round chosen)
@@ -124,24 +124,46 @@ def _plot(reg, staged, test_mse, X, y, X_test, y_test, out, stream):
     return path
 
 
-def main(argv=None):
-    argv = sys.argv[1:] if argv is None else list(argv)
-    if argv[:1] == ["reproduce"]:
-        from .reproduce import main as reproduce_main
+def _demo_options():
+    options = argparse.ArgumentParser(add_help=False)
+    options.add_argument("--quick", action="store_true", help="smaller data and fewer rounds")
+    options.add_argument("--out", default=".", help="folder for the plot (default: .)")
+    options.add_argument("--no-plot", action="store_true", help="do not save a plot")
+    return options
 
-        return reproduce_main(argv[1:])
+
+def build_parser(prog="sklearn-recursive"):
+    """The command line: ``demo`` (the default) and ``reproduce``."""
+    from .reproduce import add_arguments as add_reproduce_arguments
+
+    demo_options = _demo_options()
     parser = argparse.ArgumentParser(
-        prog="python -m sklearn_recursive",
-        description="Recurrent Expansion on the noisy sinusoid: error per round. "
-        "`python -m sklearn_recursive reproduce --help`: the reproduction report.",
+        prog=prog,
+        parents=[demo_options],
+        description="sklearn-recursive: the demo (Recurrent Expansion on the noisy sinusoid, "
+        "error per round; the default command) or the reproduction report.",
     )
-    parser.add_argument("--quick", action="store_true", help="smaller data and fewer rounds")
-    parser.add_argument("--out", default=".", help="folder for the plot (default: .)")
-    parser.add_argument("--no-plot", action="store_true", help="do not save a plot")
-    args = parser.parse_args(argv)
+    commands = parser.add_subparsers(dest="command", metavar="{demo,reproduce}")
+    commands.add_parser("demo", parents=[demo_options], help="the demo (default)",
+                        description="Recurrent Expansion on the noisy sinusoid: error per round.")
+    add_reproduce_arguments(commands.add_parser(
+        "reproduce", help="run the experiments and write a Markdown report",
+        description="Run the experiments that check the seed papers' claims and write a "
+        "Markdown report with plots.",
+    ))
+    return parser
+
+
+def main(argv=None, prog="sklearn-recursive"):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser(prog).parse_args(argv)
+    if args.command == "reproduce":
+        from .reproduce import run_from_args
+
+        return run_from_args(args, command=" ".join([prog, *argv]))
     run_demo(quick=args.quick, out=args.out, plot=not args.no_plot)
     return 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(main(prog="python -m sklearn_recursive"))

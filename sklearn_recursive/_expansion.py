@@ -95,9 +95,16 @@ def round_outputs(rnd, inputs, output_fn):
     return combine_members(per_member, rnd.weights)
 
 
+# The standardised compressed maps are clipped to this many standard
+# deviations: a component with almost no variance on the training rows (a few
+# rows, dead units) would otherwise send other rows to 1e38 and beyond -- inf
+# in float32, then NaN. Rows of ordinary data are far inside the limit.
+Z_LIMIT = 1e3
+
+
 def expand(rnd, outputs):
     """The expansion vector ``[rho(maps), yhat]`` for the next round."""
-    compressed = rnd.aggregator.transform(outputs.maps)
+    compressed = np.clip(rnd.aggregator.transform(outputs.maps), -Z_LIMIT, Z_LIMIT)
     return np.hstack([compressed, outputs.yhat]).astype(np.float32)
 
 

@@ -34,9 +34,9 @@ from ._feedback_nets import (
     FeedbackUNet,
     StepwiseCrossEntropy,
     UNet,
-    weighted_target,
 )
 from ._training import (
+    SAMPLE_WEIGHT,
     DivergenceError,
     TensorDataset,
     TrainSettings,
@@ -441,11 +441,11 @@ class FeedbackSegmenter(BaseEstimator):
         y : array-like of shape (n_samples, H, W) or (n_samples, L)
             Non-negative integer labels, one per pixel; at least 2 classes.
         sample_weight : array-like of shape (n_samples,) or None, default=None
-            Non-negative weight of each sample in the training loss: each
-            step's loss is the mean over a batch of the weight times the
-            sample's mean cross-entropy over its pixels.  The weights are
-            scaled to a mean of 1, so that ``lr`` means the same with or
-            without them.  ``None``: every sample weighs the same.
+            Non-negative weight of each sample in the training loss: a
+            batch's loss is the weighted mean over its samples of each
+            sample's cross-entropy (mean over pixels, summed over steps), so
+            that ``lr`` means the same with or without weights.  ``None``:
+            every sample weighs the same.
 
         Returns
         -------
@@ -462,7 +462,6 @@ class FeedbackSegmenter(BaseEstimator):
             sample_weight = _check_sample_weight(
                 sample_weight, X, dtype=np.float64, ensure_non_negative=True
             )
-            sample_weight = sample_weight / sample_weight.mean()
         device = resolve_device(self.device)
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
 
@@ -487,9 +486,9 @@ class FeedbackSegmenter(BaseEstimator):
         y_enc = np.searchsorted(classes, y)
         if sample_weight is None:
             train_data = TensorDataset(X, y_enc, device=device, y_dtype=torch.long)
-        else:
-            target = weighted_target(y_enc, sample_weight)
-            train_data = TensorDataset(X, target, device=device, y_dtype=torch.float32)
+        else:  # the rows' weights travel with the inputs, as for every net (FastNet)
+            inputs = {"X": X, SAMPLE_WEIGHT: sample_weight}
+            train_data = TensorDataset(inputs, y_enc, device=device, y_dtype=torch.long)
         settings = TrainSettings(
             criterion=StepwiseCrossEntropy,
             max_epochs=self._epoch_budget(len(X)),

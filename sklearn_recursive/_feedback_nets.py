@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["ConvBlock", "FeedbackUNet", "Step", "StepwiseCrossEntropy", "UNet", "weighted_target"]
+__all__ = ["ConvBlock", "FeedbackUNet", "Step", "StepwiseCrossEntropy", "UNet"]
 
 
 def _conv_class(dim):
@@ -250,35 +250,18 @@ class FeedbackUNet(nn.Module):
         return torch.stack([s.logits for s in self.steps(X, n_steps or self.n_steps)])
 
 
-def weighted_target(y, sample_weight):
-    """Labels and per-sample weights in one float32 array, for `StepwiseCrossEntropy`.
-
-    Row ``i`` is ``[sample_weight[i], *y[i].ravel()]``: a target that skorch
-    and `SliceIterator` slice and shuffle like any other.  Labels are encoded
-    class indices, exact in float32.
-    """
-    n = len(y)
-    out = np.empty((n, 1 + y[0].size), dtype=np.float32)
-    out[:, 0] = sample_weight
-    out[:, 1:] = y.reshape(n, -1)
-    return out
-
-
 class StepwiseCrossEntropy(nn.Module):
     """Cross-entropy summed over the steps of ``(steps, n, classes, ...)`` logits.
 
-    ``y`` holds integer labels ``(n, *spatial)``: each step's loss is the
-    mean over pixels and samples.  Or ``y`` is a float `weighted_target`: each
-    step's loss is then the mean over samples of ``w_i`` times sample ``i``'s
-    mean cross-entropy over its pixels.
+    ``y`` holds integer labels ``(n, *spatial)``.  With ``reduction="mean"``
+    each step's loss is the mean over pixels and samples; with ``"none"`` the
+    per-pixel losses summed over steps, ``(n, *spatial)`` (what a net's row
+    weights are applied to, see ``FastNet.get_loss``).
     """
 
+    def __init__(self, reduction="mean"):
+        super().__init__()
+        self.reduction = reduction
+
     def forward(self, step_logits, y):
-        if not y.is_floating_point():
-            return sum(F.cross_entropy(logits, y) for logits in step_logits)
-        weight = y[:, 0]
-        labels = y[:, 1:].long().view(len(y), *step_logits.shape[3:])
-        return sum(
-            (weight * F.cross_entropy(logits, labels, reduction="none").flatten(1).mean(1)).mean()
-            for logits in step_logits
-        )
+        return sum(F.cross_entropy(logits, y, reduction=self.reduction) for logits in step_logits)

@@ -302,14 +302,19 @@ def resolve_members(members, default_spec, hidden_layer_sizes):
                 f"module(n_features, n_expansion, n_outputs) or a (name, spec) pair; "
                 f"got {item!r}."
             )
-    # unique labels for history_ and plots: "mlp", "mlp" -> "mlp_0", "mlp_1"
+    # unique labels for history_ and plots: "mlp", "mlp" -> "mlp_0", "mlp_1",
+    # skipping numbers that another member is already called
     names = [spec.name for spec in specs]
+    taken = set(names)
     counts = {}
     out = []
     for spec in specs:
         if names.count(spec.name) > 1:
             k = counts.get(spec.name, 0)
+            while f"{spec.name}_{k}" in taken:
+                k += 1
             counts[spec.name] = k + 1
+            taken.add(f"{spec.name}_{k}")
             spec = MemberSpec(f"{spec.name}_{k}", spec.build, spec.stack_key)
         out.append(spec)
     return out

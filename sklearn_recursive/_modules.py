@@ -33,11 +33,12 @@ and ``"transformer"`` to callables ``f(n_features, n_expansion, n_outputs,
 
 import functools
 import math
-from numbers import Integral
 
 import torch
 from torch import nn
 from torch.nn import functional as F
+
+from ._utils import check_int, is_int
 
 __all__ = [
     "BUILTIN_MODULES",
@@ -48,27 +49,17 @@ __all__ = [
 ]
 
 
-def _is_int(value):
-    return isinstance(value, Integral) and not isinstance(value, bool)
-
-
-def _check_int(name, value, minimum):
-    if not _is_int(value) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}; got {value!r}.")
-    return int(value)
-
-
 def _check_n_features(n_features):
     """``n_features`` as given (int, or tuple of two ints) and as ``(C, L)``.
 
     An int ``L`` stands for 2-D input ``(n, L)``, read by window networks as
     one channel of length ``L``.
     """
-    if _is_int(n_features):
+    if is_int(n_features):
         if n_features >= 1:
             return int(n_features), (1, int(n_features))
     elif isinstance(n_features, tuple | list) and len(n_features) == 2:
-        if all(_is_int(v) and v >= 1 for v in n_features):
+        if all(is_int(v) and v >= 1 for v in n_features):
             shape = (int(n_features[0]), int(n_features[1]))
             return shape, shape
     raise ValueError(
@@ -143,9 +134,9 @@ class _WindowModule(nn.Module):
     def __init__(self, n_features, n_expansion, n_outputs, hidden):
         super().__init__()
         self.n_features, (self.n_channels, self.length) = _check_n_features(n_features)
-        self.n_expansion = _check_int("n_expansion", n_expansion, 0)
-        self.n_outputs = _check_int("n_outputs", n_outputs, 1)
-        self.hidden = _check_int("hidden", hidden, 1)
+        self.n_expansion = check_int("n_expansion", n_expansion, 0)
+        self.n_outputs = check_int("n_outputs", n_outputs, 1)
+        self.hidden = check_int("hidden", hidden, 1)
 
     def _build_fusion(self, encoding_size):
         self.fusion = nn.Sequential(
@@ -232,11 +223,11 @@ class CNNModule(_WindowModule):
         if (
             not isinstance(channels, tuple | list)
             or not channels
-            or not all(_is_int(c) and c >= 1 for c in channels)
+            or not all(is_int(c) and c >= 1 for c in channels)
         ):
             raise ValueError(f"channels must be a non-empty tuple of ints >= 1; got {channels!r}.")
         self.channels = tuple(int(c) for c in channels)
-        self.kernel_size = _check_int("kernel_size", kernel_size, 1)
+        self.kernel_size = check_int("kernel_size", kernel_size, 1)
         widths = [self.n_channels, *self.channels]
         self.encoder = nn.ModuleList(
             _SameConv1d(c_in, c_out, self.kernel_size)
@@ -292,8 +283,8 @@ class RecurrentModule(_WindowModule):
         if cell not in ("gru", "lstm"):
             raise ValueError(f"cell must be 'gru' or 'lstm'; got {cell!r}.")
         self.cell = cell
-        self.hidden_size = _check_int("hidden_size", hidden_size, 1)
-        self.num_layers = _check_int("num_layers", num_layers, 1)
+        self.hidden_size = check_int("hidden_size", hidden_size, 1)
+        self.num_layers = check_int("num_layers", num_layers, 1)
         self.encoder = (nn.GRU if cell == "gru" else nn.LSTM)(
             self.n_channels, self.hidden_size, self.num_layers, batch_first=True
         )
@@ -348,14 +339,14 @@ class TransformerModule(_WindowModule):
         hidden=64,
     ):
         super().__init__(n_features, n_expansion, n_outputs, hidden)
-        self.d_model = _check_int("d_model", d_model, 1)
-        self.nhead = _check_int("nhead", nhead, 1)
+        self.d_model = check_int("d_model", d_model, 1)
+        self.nhead = check_int("nhead", nhead, 1)
         if self.d_model % self.nhead:
             raise ValueError(
                 f"d_model must be a multiple of nhead; got d_model={d_model}, nhead={nhead}."
             )
-        self.num_layers = _check_int("num_layers", num_layers, 1)
-        self.dim_feedforward = _check_int("dim_feedforward", dim_feedforward, 1)
+        self.num_layers = check_int("num_layers", num_layers, 1)
+        self.dim_feedforward = check_int("dim_feedforward", dim_feedforward, 1)
         self.embedding = nn.Linear(self.n_channels, self.d_model)
         self.position = nn.Parameter(torch.empty(self.length, self.d_model))
         nn.init.normal_(self.position, std=0.02)

@@ -410,7 +410,12 @@ _COMMON_PARAMS_DOC = """
         a fit reproducible on the same device.
 
     verbose : int, default=0
-        1 prints one line per round; 2 also every epoch.
+        1 shows progress: on a terminal, bars over rounds and over the
+        current round's epochs; elsewhere (files, logs) a line when a round
+        starts and one with its losses when it ends. 2 also prints every
+        network's epoch table, each line labelled with its member (and fold),
+        without colour codes outside a terminal. Epoch progress is seen for
+        networks trained in this process (not in other joblib workers).
 """
 
 _COMMON_ATTRS_DOC = """

@@ -128,7 +128,8 @@ class RoundStopper:
 
     ``step(loss)`` is called once per round with its validation loss (NaN
     without validation rows: then every round counts as the best, and the
-    chain runs to the end) and returns whether to stop.
+    chain runs to the end; an infinite loss never improves) and returns
+    whether to stop.
     """
 
     def __init__(self, patience, tol):
@@ -142,7 +143,7 @@ class RoundStopper:
     def step(self, loss):
         r = self.rounds
         self.rounds += 1
-        if not np.isfinite(loss):  # no validation rows: the last round is used
+        if np.isnan(loss):  # no validation rows: the last round is used
             self.best_round = r
             return False
         if loss < self.best_loss - self.tol:

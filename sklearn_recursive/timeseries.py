@@ -6,20 +6,12 @@ the 3-D input of the built-in window networks (``module="cnn"``, ``"gru"``,
 ``"lstm"``, ``"transformer"``).
 """
 
-from numbers import Integral
-
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from ._utils import check_int, is_int
+
 __all__ = ["make_windows"]
-
-
-def _check_int(name, value, minimum):
-    if not isinstance(value, Integral) or isinstance(value, bool):
-        raise ValueError(f"{name} must be an int; got {value!r}.")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}; got {value}.")
-    return int(value)
 
 
 def _as_series_list(series):
@@ -99,10 +91,10 @@ def make_windows(series, window, horizon=1, *, target=0, step=1):
     >>> X[:, 0].tolist(), y.tolist()
     ([[0.0, 1.0, 2.0], [1.0, 2.0, 3.0], [2.0, 3.0, 4.0]], [3.0, 4.0, 5.0])
     """
-    window = _check_int("window", window, 1)
-    horizon = _check_int("horizon", horizon, 1)
-    step = _check_int("step", step, 1)
-    if not isinstance(target, Integral) or isinstance(target, bool):
+    window = check_int("window", window, 1)
+    horizon = check_int("horizon", horizon, 1)
+    step = check_int("step", step, 1)
+    if not is_int(target):
         raise ValueError(f"target must be an int channel index; got {target!r}.")
     arrays, several = _as_series_list(series)
     n_channels = arrays[0].shape[1]

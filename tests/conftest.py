@@ -2,7 +2,11 @@ import numpy as np
 import pytest
 import torch
 
-from sklearn_recursive import RecurrentExpansionClassifier, RecurrentExpansionRegressor
+from sklearn_recursive import (
+    FeedbackSegmenter,
+    RecurrentExpansionClassifier,
+    RecurrentExpansionRegressor,
+)
 
 # One torch thread: the suite's networks are tiny, and two threads per process
 # on a 2-core machine running parallel-backend tests (or anything else)
@@ -10,7 +14,7 @@ from sklearn_recursive import RecurrentExpansionClassifier, RecurrentExpansionRe
 torch.set_num_threads(1)
 
 # Tiny networks and few epochs: every fit in the suite takes well under a second.
-FAST = dict(
+_FAST_RE = dict(
     hidden_layer_sizes=(16,),
     n_rounds=2,
     n_components=2,
@@ -22,10 +26,27 @@ FAST = dict(
     random_state=0,
 )
 
+# The suite's fast settings, one entry per estimator class.
+FAST = {
+    RecurrentExpansionRegressor: _FAST_RE,
+    RecurrentExpansionClassifier: _FAST_RE,
+    # a tiny U-Net and one epoch
+    FeedbackSegmenter: dict(
+        n_steps=2,
+        base_channels=4,
+        depth=2,
+        max_epochs=1,
+        batch_size=8,
+        lr=1e-2,
+        device="cpu",
+        random_state=0,
+    ),
+}
+
 
 def fast(estimator_class, **params):
-    """An estimator with the suite's fast settings, overridden by ``params``."""
-    return estimator_class(**{**FAST, **params})
+    """An ``estimator_class`` with its fast settings (`FAST`), overridden by ``params``."""
+    return estimator_class(**{**FAST[estimator_class], **params})
 
 
 @pytest.fixture

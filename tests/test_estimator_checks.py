@@ -10,7 +10,6 @@ from sklearn_recursive import (
 
 from .conftest import fast
 
-
 # The one check that truly fails. (check_methods_subset_invariance no longer
 # does: predictions run in fixed-size chunks, so that a row's prediction does
 # not depend on the rows it comes with.)

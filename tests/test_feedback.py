@@ -12,31 +12,16 @@ from sklearn.utils import estimator_checks, get_tags
 
 import sklearn_recursive._feedback as feedback_module
 from sklearn_recursive import FeedbackSegmenter
-from sklearn_recursive._feedback_nets import StepwiseCrossEntropy, UNet, weighted_target
+from sklearn_recursive._feedback_nets import StepwiseCrossEntropy, UNet
+from sklearn_recursive._training import weighted_mean
 from sklearn_recursive.datasets import make_noisy_shapes
 from sklearn_recursive.metrics import foreground_dice
 
-from .conftest import requires_cuda
+from .conftest import fast, requires_cuda
 
 # One or two epochs of a tiny U-Net often predict only background: that warning
 # is tested on its own below.
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
-
-# A tiny U-Net and one or two epochs: every fit here takes well under a second.
-FAST = dict(
-    n_steps=2,
-    base_channels=4,
-    depth=2,
-    max_epochs=1,
-    batch_size=8,
-    lr=1e-2,
-    device="cpu",
-    random_state=0,
-)
-
-
-def fast(**params):
-    return FeedbackSegmenter(**{**FAST, **params})
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +36,7 @@ def signals():
 
 @pytest.fixture(scope="module")
 def fitted_images(images):
-    return fast().fit(*images)
+    return fast(FeedbackSegmenter).fit(*images)
 
 
 # ----------------------------------------------------------------------------
@@ -64,7 +49,7 @@ def test_output_shapes(kind, channel_axis, images, signals):
     X, y = images if kind == "image" else signals
     if not channel_axis:
         X = X[:, 0]
-    seg = fast().fit(X, y)
+    seg = fast(FeedbackSegmenter).fit(X, y)
     assert seg.n_spatial_dims_ == (2 if kind == "image" else 1)
     assert seg.n_features_in_ == 1
     assert seg.predict(X).shape == y.shape
@@ -84,7 +69,7 @@ def test_unet_handles_odd_sizes(shape):
 
 
 def test_unet_has_no_batchnorm():
-    net = fast().fit(*make_noisy_shapes(4, size=8, random_state=0)).module_
+    net = fast(FeedbackSegmenter).fit(*make_noisy_shapes(4, size=8, random_state=0)).module_
     kinds = {type(m).__name__ for m in net.modules()}
     assert "GroupNorm" in kinds
     assert not any("BatchNorm" in k for k in kinds)
@@ -100,7 +85,7 @@ def test_multichannel_multiclass_arbitrary_labels():
     X = np.concatenate([X, 1 - X], axis=1)  # two channels
     labels = np.array([0, 5, 9])
     y = labels[y]
-    seg = fast().fit(X, y)
+    seg = fast(FeedbackSegmenter).fit(X, y)
     np.testing.assert_array_equal(seg.classes_, labels)
     assert seg.n_features_in_ == 2
     assert seg.predict_proba(X).shape == (12, 3, 12, 12)
@@ -114,7 +99,7 @@ def test_multichannel_multiclass_arbitrary_labels():
 
 def test_feedforward_baseline_runs_once(images):
     X, y = images
-    seg = fast(feedback=False).fit(X, y)
+    seg = fast(FeedbackSegmenter, feedback=False).fit(X, y)
     assert seg.module_.n_feedback == 0
     assert seg.module_.unet.down[0].layers[0].in_channels == 1
     assert len(list(seg.staged_predict_proba(X, n_steps=4))) == 1
@@ -146,7 +131,7 @@ def test_feedback_unet_sees_input_and_feedback(fitted_images):
 )
 def test_every_flag_fits_and_predicts(params, images):
     X, y = images
-    seg = fast(**params).fit(X, y)
+    seg = fast(FeedbackSegmenter, **params).fit(X, y)
     proba = seg.predict_proba(X, n_steps=3)
     assert np.isfinite(proba).all()
     assert np.isfinite(seg.history_).all() and len(seg.history_) == 1
@@ -154,13 +139,15 @@ def test_every_flag_fits_and_predicts(params, images):
 
 def test_flags_change_the_model(images):
     X, y = images
-    base = fast().fit(X, y).predict_proba(X)
+    base = fast(FeedbackSegmenter).fit(X, y).predict_proba(X)
     for params in [dict(softmax_feedback=False), dict(decay=False), dict(feedback=False)]:
-        assert not np.allclose(fast(**params).fit(X, y).predict_proba(X), base), params
+        proba = fast(FeedbackSegmenter, **params).fit(X, y).predict_proba(X)
+        assert not np.allclose(proba, base), params
 
 
 def test_decay_weights():
-    module = fast(tau=2.0).fit(*make_noisy_shapes(4, size=8, random_state=0)).module_
+    images = make_noisy_shapes(4, size=8, random_state=0)
+    module = fast(FeedbackSegmenter, tau=2.0).fit(*images).module_
     assert module.step_weight(1) == pytest.approx(np.exp(-0.5))
     assert module.step_weight(4) == pytest.approx(np.exp(-2.0))
     module.decay = False
@@ -172,7 +159,7 @@ def test_decay_weights():
     [(None, None, {2}), (4, None, {4}), (4, 2, {2}), ((1, 3), None, {1, 2, 3}), ((2, 5), 1, {1})],
 )
 def test_training_forward_returns_the_gradient_steps(train_steps, backprop_steps, expected):
-    seg = fast(train_steps=train_steps, backprop_steps=backprop_steps)
+    seg = fast(FeedbackSegmenter, train_steps=train_steps, backprop_steps=backprop_steps)
     module = seg.fit(*make_noisy_shapes(4, size=8, random_state=0)).module_
     module.train()
     x = torch.rand(2, 1, 8, 8)
@@ -187,7 +174,7 @@ def test_training_forward_returns_the_gradient_steps(train_steps, backprop_steps
 def test_no_gradient_through_the_early_steps():
     # Only the last step carries gradient: its input state is a constant, so the
     # gradient equals that of one U-Net call on the detached state.
-    seg = fast(train_steps=3, backprop_steps=1)
+    seg = fast(FeedbackSegmenter, train_steps=3, backprop_steps=1)
     module = seg.fit(*make_noisy_shapes(4, size=8, random_state=0)).module_
     module.train()
     x = torch.rand(2, 1, 8, 8, requires_grad=True)
@@ -245,14 +232,14 @@ def test_return_steps_without_tol(images, fitted_images):
     proba, steps = fitted_images.predict_proba(X, n_steps=3, return_steps=True)
     np.testing.assert_array_equal(proba, fitted_images.predict_proba(X, n_steps=3))
     np.testing.assert_array_equal(steps, np.full(len(X), 3))
-    ff = fast(feedback=False).fit(*images)
+    ff = fast(FeedbackSegmenter, feedback=False).fit(*images)
     np.testing.assert_array_equal(ff.predict(X, n_steps=4, return_steps=True)[1], np.ones(len(X)))
 
 
 @pytest.mark.parametrize("tol", [None, 0.5])
 def test_prediction_sets_no_attribute(images, tol):
     X, y = images
-    seg = fast(tol=tol).fit(X, y)
+    seg = fast(FeedbackSegmenter, tol=tol).fit(X, y)
     before = set(vars(seg))
     seg.predict(X)
     seg.predict_proba(X, return_steps=True)
@@ -285,7 +272,7 @@ def test_score_is_mean_foreground_dice(images, fitted_images):
 def test_learns_clean_shapes(feedback):
     X, y = make_noisy_shapes(48, size=12, sigma=0.2, random_state=0)
     X_test, y_test = make_noisy_shapes(32, size=12, sigma=0.2, random_state=1)
-    seg = fast(feedback=feedback, max_epochs=8).fit(X, y)
+    seg = fast(FeedbackSegmenter, feedback=feedback, max_epochs=8).fit(X, y)
     # chance (all foreground) is about 0.2; an untrained net is far below 0.6
     assert seg.score(X_test, y_test) > 0.6
     assert seg.history_[-1] < seg.history_[0]
@@ -294,7 +281,7 @@ def test_learns_clean_shapes(feedback):
 def test_learns_clean_signals():
     X, y = make_noisy_shapes(48, kind="signal", size=32, sigma=0.2, random_state=0)
     X_test, y_test = make_noisy_shapes(32, kind="signal", size=32, sigma=0.2, random_state=1)
-    seg = fast(max_epochs=8).fit(X, y)
+    seg = fast(FeedbackSegmenter, max_epochs=8).fit(X, y)
     assert seg.score(X_test, y_test) > 0.6
 
 
@@ -305,9 +292,9 @@ def test_learns_clean_signals():
 def test_same_random_state_same_predictions(images):
     X, y = images
     params = dict(train_steps=(1, 3), max_epochs=2)
-    a = fast(**params).fit(X, y).predict_proba(X)
-    b = fast(**params).fit(X, y).predict_proba(X)
-    c = fast(random_state=1, **params).fit(X, y).predict_proba(X)
+    a = fast(FeedbackSegmenter, **params).fit(X, y).predict_proba(X)
+    b = fast(FeedbackSegmenter, **params).fit(X, y).predict_proba(X)
+    c = fast(FeedbackSegmenter, random_state=1, **params).fit(X, y).predict_proba(X)
     np.testing.assert_array_equal(a, b)
     assert not np.allclose(a, c)
 
@@ -316,12 +303,12 @@ def test_fit_does_not_touch_global_torch_rng(images):
     torch.manual_seed(123)
     expected = torch.rand(3)
     torch.manual_seed(123)
-    fast().fit(*images)
+    fast(FeedbackSegmenter).fit(*images)
     torch.testing.assert_close(torch.rand(3), expected)
 
 
 def test_clone_get_set_params():
-    seg = fast(train_steps=(1, 4), tol=0.1)
+    seg = fast(FeedbackSegmenter, train_steps=(1, 4), tol=0.1)
     params = seg.get_params()
     assert params["train_steps"] == (1, 4) and params["n_steps"] == 2
     other = clone(seg).set_params(n_steps=7, feedback=False)
@@ -352,19 +339,19 @@ def test_pickle_from_cuda_loads_on_cpu(images, fitted_images, monkeypatch):
 @requires_cuda
 def test_cuda_fit_predict_pickle(images):
     X, y = images
-    seg = fast(device="cuda").fit(X, y)
+    seg = fast(FeedbackSegmenter, device="cuda").fit(X, y)
     assert next(seg.module_.parameters()).is_cuda
     proba = seg.predict_proba(X)
     loaded = pickle.loads(pickle.dumps(seg))
     assert next(loaded.module_.parameters()).is_cuda
     np.testing.assert_allclose(loaded.predict_proba(X), proba, rtol=1e-5, atol=1e-6)
-    cpu = fast().fit(X, y).predict_proba(X)
+    cpu = fast(FeedbackSegmenter).fit(X, y).predict_proba(X)
     np.testing.assert_allclose(proba, cpu, atol=1e-3)
 
 
 def test_grid_search_over_n_steps(images):
     X, y = images
-    search = GridSearchCV(fast(), {"n_steps": [1, 3]}, cv=2).fit(X, y)
+    search = GridSearchCV(fast(FeedbackSegmenter), {"n_steps": [1, 3]}, cv=2).fit(X, y)
     assert search.best_params_["n_steps"] in (1, 3)
     assert np.isfinite(search.cv_results_["mean_test_score"]).all()
     assert search.predict(X).shape == y.shape
@@ -373,23 +360,26 @@ def test_grid_search_over_n_steps(images):
 def test_generic_input_forms(images, tmp_path):
     # what check_estimator's table-based checks test, on images
     X, y = images
-    expected = fast().fit(X, y).predict_proba(X)
-    as_float64 = fast().fit(X.astype(np.float64), y.astype(np.int32)).predict_proba(X)
+    expected = fast(FeedbackSegmenter).fit(X, y).predict_proba(X)
+    as_float64 = (fast(FeedbackSegmenter).fit(X.astype(np.float64), y.astype(np.int32))
+                  .predict_proba(X))
     np.testing.assert_allclose(as_float64, expected, rtol=1e-5, atol=1e-6)
     for labels in (y.astype(bool), y.astype(np.float64), y.astype(np.uint8)):
-        np.testing.assert_array_equal(fast().fit(X, labels).predict_proba(X), expected)
+        proba = fast(FeedbackSegmenter).fit(X, labels).predict_proba(X)
+        np.testing.assert_array_equal(proba, expected)
     path = tmp_path / "X.npy"
     np.save(path, X)
     readonly = np.load(path, mmap_mode="r")
-    seg = fast().fit(readonly, y)
+    seg = fast(FeedbackSegmenter).fit(readonly, y)
     np.testing.assert_array_equal(seg.predict_proba(readonly), expected)
-    np.testing.assert_array_equal(fast().fit(np.asfortranarray(X), y).predict_proba(X), expected)
+    fortran = fast(FeedbackSegmenter).fit(np.asfortranarray(X), y)
+    np.testing.assert_array_equal(fortran.predict_proba(X), expected)
     np.testing.assert_array_equal(seg.predict_proba(X.tolist()), expected)
 
 
 def test_fit_idempotent_and_predict_leaves_state(images):
     X, y = images
-    seg = fast().fit(X, y)
+    seg = fast(FeedbackSegmenter).fit(X, y)
     first = seg.predict_proba(X)
     before = dict(seg.__dict__)
     seg.predict(X)
@@ -435,18 +425,18 @@ SKLEARN_CHECKS_WITHOUT_DATA = [
 
 @pytest.mark.parametrize("check", SKLEARN_CHECKS_WITHOUT_DATA)
 def test_sklearn_checks_that_apply(check):
-    getattr(estimator_checks, check)("FeedbackSegmenter", fast())
+    getattr(estimator_checks, check)("FeedbackSegmenter", fast(FeedbackSegmenter))
 
 
 def test_check_estimator_sees_honest_tags():
     # with two_d_array=False scikit-learn runs only the clone check and says why
     with pytest.warns(UserWarning, match="Can't test estimator FeedbackSegmenter"):
-        results = estimator_checks.check_estimator(fast(), on_fail=None)
+        results = estimator_checks.check_estimator(fast(FeedbackSegmenter), on_fail=None)
     assert [r["status"] for r in results] == ["passed"]
 
 
 def test_verbose_prints_epochs(images, capsys):
-    fast(verbose=1, max_epochs=2).fit(*images)
+    fast(FeedbackSegmenter, verbose=1, max_epochs=2).fit(*images)
     assert "train_loss" in capsys.readouterr().out
 
 
@@ -481,7 +471,7 @@ def _nan_images(images):
 )
 def test_bad_fit_input(make, match, images):
     with pytest.raises(ValueError, match=match):
-        fast().fit(*make(*images))
+        fast(FeedbackSegmenter).fit(*make(*images))
 
 
 @pytest.mark.parametrize("kind", ["image", "signal"])
@@ -491,8 +481,8 @@ def test_channels_last_gets_a_hint(kind, images, signals):
     channels_last = np.moveaxis(X3, 1, -1)
     axes = (0, 3, 1, 2) if kind == "image" else (0, 2, 1)
     with pytest.raises(ValueError, match=rf"channels-last.*X\.transpose{re.escape(str(axes))}"):
-        fast().fit(channels_last, y)
-    seg = fast().fit(channels_last.transpose(axes), y)
+        fast(FeedbackSegmenter).fit(channels_last, y)
+    seg = fast(FeedbackSegmenter).fit(channels_last.transpose(axes), y)
     assert seg.n_features_in_ == 3
     hint = rf"on the last axis, use X\.transpose{re.escape(str(axes))}"
     with pytest.raises(ValueError, match=hint):
@@ -502,13 +492,13 @@ def test_channels_last_gets_a_hint(kind, images, signals):
 def test_signal_length_must_match_labels(signals):
     X, y = signals
     with pytest.raises(ValueError, match=r"shape \(12, 29\) for X of shape \(12, 1, 29\)"):
-        fast().fit(X, y[:, :20])
+        fast(FeedbackSegmenter).fit(X, y[:, :20])
 
 
 def test_too_small_for_depth():
     X, y = make_noisy_shapes(4, size=6, random_state=0)
     with pytest.raises(ValueError, match=r"too small for depth=3.*2\*\*depth = 8"):
-        fast(depth=3).fit(X, y)
+        fast(FeedbackSegmenter, depth=3).fit(X, y)
 
 
 @pytest.mark.parametrize(
@@ -523,12 +513,12 @@ def test_too_small_for_depth():
 )
 def test_bad_parameters(params, match, images):
     with pytest.raises(ValueError, match=match):
-        fast(**params).fit(*images)
+        fast(FeedbackSegmenter, **params).fit(*images)
 
 
 def test_invalid_parameter_type(images):
     with pytest.raises(ValueError, match="n_steps"):
-        fast(n_steps=0).fit(*images)
+        fast(FeedbackSegmenter, n_steps=0).fit(*images)
 
 
 def test_bad_predict_input(images, fitted_images, signals):
@@ -592,17 +582,18 @@ def test_foreground_dice_needs_equal_shapes():
 )
 def test_bools_are_not_ints(name, value, images):
     with pytest.raises(ValueError, match=rf"'{name}' parameter of FeedbackSegmenter.*Got {value}"):
-        fast(**{name: value}).fit(*images)
+        fast(FeedbackSegmenter, **{name: value}).fit(*images)
 
 
 @pytest.mark.parametrize("steps", [(True, 3), (1, True), (np.True_, 2)])
 def test_bools_are_not_ints_in_train_steps_tuple(steps, images):
     with pytest.raises(ValueError, match=r"tuple \(low, high\) of ints.*got \("):
-        fast(train_steps=steps).fit(*images)
+        fast(FeedbackSegmenter, train_steps=steps).fit(*images)
 
 
 def test_numpy_ints_are_ints(images):
-    seg = fast(n_steps=np.int64(2), train_steps=(np.int32(1), np.int64(2))).fit(*images)
+    seg = fast(FeedbackSegmenter, n_steps=np.int64(2),
+               train_steps=(np.int32(1), np.int64(2))).fit(*images)
     assert seg.predict(images[0], n_steps=np.int64(3)).shape == images[1].shape
 
 
@@ -644,7 +635,7 @@ def test_steps_iterator_halts(fitted_images):
 
 
 def test_feedforward_steps_once(images):
-    module = fast(feedback=False).fit(*images).module_
+    module = fast(FeedbackSegmenter, feedback=False).fit(*images).module_
     assert len(list(module.steps(torch.rand(2, 1, 8, 8), 5))) == 1
 
 
@@ -689,11 +680,12 @@ def _interrupt_at_batch(monkeypatch, batch):
 def test_keyboard_interrupt_keeps_finished_epochs(monkeypatch, images, n_iter_no_change):
     X, y = images  # 12 images, batches of 8: 2 batches an epoch
     params = dict(max_epochs=5, n_iter_no_change=n_iter_no_change, loss_tol=0.0)
-    finished = fast(max_epochs=2, n_iter_no_change=n_iter_no_change, loss_tol=0.0).fit(X, y)
+    finished = fast(FeedbackSegmenter, max_epochs=2, n_iter_no_change=n_iter_no_change,
+                    loss_tol=0.0).fit(X, y)
     assert not finished.interrupted_
     _interrupt_at_batch(monkeypatch, 6)  # in the third epoch, after its first batch
     with pytest.warns(UserWarning, match=r"interrupted after 2 finished epoch\(s\)"):
-        seg = fast(**params).fit(X, y)
+        seg = fast(FeedbackSegmenter, **params).fit(X, y)
     assert seg.interrupted_ and len(seg.history_) == 2
     assert seg.history_ == finished.history_
     # the weights of epoch 2, not those one batch into epoch 3
@@ -702,7 +694,7 @@ def test_keyboard_interrupt_keeps_finished_epochs(monkeypatch, images, n_iter_no
 
 def test_keyboard_interrupt_in_the_first_epoch_propagates(monkeypatch, images):
     _interrupt_at_batch(monkeypatch, 2)
-    seg = fast(max_epochs=3)
+    seg = fast(FeedbackSegmenter, max_epochs=3)
     with pytest.raises(KeyboardInterrupt):
         seg.fit(*images)
     assert not [name for name in vars(seg) if name.endswith("_")]  # not fitted
@@ -713,9 +705,9 @@ def test_keyboard_interrupt_in_the_first_epoch_propagates(monkeypatch, images):
 
 def test_budget_counts_updates():
     X, y = make_noisy_shapes(20, size=8, random_state=0)  # batches of 8: 3 an epoch
-    seg = fast(max_epochs=None, max_updates=7, n_iter_no_change=None).fit(X, y)
+    seg = fast(FeedbackSegmenter, max_epochs=None, max_updates=7, n_iter_no_change=None).fit(X, y)
     assert len(seg.history_) == 3  # ceil(7 / 3) epochs
-    seg = fast(max_epochs=2, max_updates=7, n_iter_no_change=None).fit(X, y)
+    seg = fast(FeedbackSegmenter, max_epochs=2, max_updates=7, n_iter_no_change=None).fit(X, y)
     assert len(seg.history_) == 2  # max_epochs replaces max_updates
 
 
@@ -731,9 +723,9 @@ def test_default_stop_rule_ends_training_on_an_easy_set():
 def test_stop_rule_keeps_the_best_epoch(images):
     # patience 1 with a huge tolerance: epoch 1 is the best, epoch 2 does not count
     X, y = images
-    seg = fast(max_epochs=5, n_iter_no_change=1, loss_tol=1e6).fit(X, y)
+    seg = fast(FeedbackSegmenter, max_epochs=5, n_iter_no_change=1, loss_tol=1e6).fit(X, y)
     assert len(seg.history_) == 2
-    first = fast(max_epochs=1, n_iter_no_change=None).fit(X, y)
+    first = fast(FeedbackSegmenter, max_epochs=1, n_iter_no_change=None).fit(X, y)
     assert np.array_equal(seg.predict_proba(X), first.predict_proba(X))
 
 
@@ -750,7 +742,7 @@ def _invisible_foreground(n=16, size=8):
 def test_background_only_model_warns():
     X, y = _invisible_foreground()
     with pytest.warns(ConvergenceWarning, match=r"only background.*Train longer.*lr"):
-        seg = fast(depth=1, max_epochs=3, lr=3e-2).fit(X, y)
+        seg = fast(FeedbackSegmenter, depth=1, max_epochs=3, lr=3e-2).fit(X, y)
     assert not (seg.predict(X) > 0).any()
 
 
@@ -759,7 +751,7 @@ def test_trained_model_does_not_warn():
     X, y = make_noisy_shapes(48, size=12, sigma=0.2, random_state=0)
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)
-        seg = fast(max_epochs=8).fit(X, y)
+        seg = fast(FeedbackSegmenter, max_epochs=8).fit(X, y)
     assert (seg.predict(X) > 0).any()
 
 
@@ -772,30 +764,33 @@ def test_sample_weight_zero_ignores_a_sample(images):
     weight[:3] = 0
     other = y.copy()
     other[:3] = 1 - other[:3]  # labels of the zero-weight samples changed
-    a = fast(max_epochs=2).fit(X, y, sample_weight=weight).predict_proba(X)
-    b = fast(max_epochs=2).fit(X, other, sample_weight=weight).predict_proba(X)
+    a = fast(FeedbackSegmenter, max_epochs=2).fit(X, y, sample_weight=weight).predict_proba(X)
+    b = fast(FeedbackSegmenter, max_epochs=2).fit(X, other, sample_weight=weight).predict_proba(X)
     assert np.array_equal(a, b)
-    c = fast(max_epochs=2).fit(X, other).predict_proba(X)
+    c = fast(FeedbackSegmenter, max_epochs=2).fit(X, other).predict_proba(X)
     assert not np.allclose(a, c)
 
 
 def test_sample_weight_ones_is_unweighted(images):
     X, y = images
-    a = fast(max_epochs=2).fit(X, y).predict_proba(X)
-    b = fast(max_epochs=2).fit(X, y, sample_weight=np.full(len(X), 3.0)).predict_proba(X)
+    a = fast(FeedbackSegmenter, max_epochs=2).fit(X, y).predict_proba(X)
+    b = (fast(FeedbackSegmenter, max_epochs=2).fit(X, y, sample_weight=np.full(len(X), 3.0))
+         .predict_proba(X))
     np.testing.assert_allclose(a, b, atol=1e-4)
 
 
 def test_weighted_loss():
+    # the per-pixel losses summed over steps, weighted by row as every net's are
     logits = torch.randn(2, 3, 2, 4, 5)  # 2 steps, 3 samples, 2 classes
     y = torch.randint(0, 2, (3, 4, 5))
     w = torch.tensor([0.5, 2.0, 0.0])
-    target = torch.tensor(weighted_target(y.numpy(), w.numpy()))
     per_sample = [
         torch.nn.functional.cross_entropy(z, y, reduction="none").mean(dim=(1, 2)) for z in logits
     ]
-    expected = sum((w * p).mean() for p in per_sample)
-    torch.testing.assert_close(StepwiseCrossEntropy()(logits, target), expected)
+    losses = StepwiseCrossEntropy(reduction="none")(logits, y)
+    assert losses.shape == (3, 4, 5)
+    expected = sum((w * p).sum() / w.sum() for p in per_sample)
+    torch.testing.assert_close(weighted_mean(losses, w), expected)
     unweighted = StepwiseCrossEntropy()(logits, y)
     torch.testing.assert_close(unweighted, sum(p.mean() for p in per_sample))
 
@@ -810,7 +805,7 @@ def test_weighted_loss():
 )
 def test_bad_sample_weight(weight, match, images):
     with pytest.raises(ValueError, match=match):
-        fast().fit(*images, sample_weight=weight)
+        fast(FeedbackSegmenter).fit(*images, sample_weight=weight)
 
 
 def test_score_sample_weight(images, fitted_images):

@@ -190,3 +190,17 @@ def test_sample_weight_on_one_class_or_no_validation_row(classification_data):
     with pytest.raises(ValueError, match="all of them have sample_weight 0"):
         fast(R, early_stopping=True, validation_fraction=0.05).fit(
             X, np.arange(len(y), dtype=float), sample_weight=w)
+
+
+def test_expansion_stays_finite_for_rows_far_from_a_flat_component():
+    from sklearn_recursive._expansion import ExpansionRound, Outputs, expand
+
+    reg = fast(R)
+    # a second map with a variance of 1e-50 on the training rows (not "constant"
+    # for StandardScaler): a new row at 1e15 on it is 1e40 standard deviations away
+    maps = np.c_[np.linspace(0, 1, 9), 1e-25 * np.arange(9)]
+    agg = reg._make_aggregator(0).fit(maps)
+    rnd = ExpansionRound(members=[], weights=np.ones(1), aggregator=agg)
+    far = Outputs(yhat=np.zeros((1, 1)), maps=np.array([[0.5, 1e15]]))
+    Z = expand(rnd, far)
+    assert np.isfinite(Z).all() and np.abs(Z).max() <= 1e3

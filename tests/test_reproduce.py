@@ -3,14 +3,16 @@
 import re
 import sys
 
+import numpy as np
 import pytest
 
 from sklearn_recursive.__main__ import main
 from sklearn_recursive.reproduce import multiverse, reproduce
-from sklearn_recursive.reproduce.expansion import ExpansionConfig, glitch
+from sklearn_recursive.reproduce._report import mean_std, pm
+from sklearn_recursive.reproduce.expansion import ExpansionConfig, glitch, rises
 from sklearn_recursive.reproduce.feedback import FeedbackConfig
 from sklearn_recursive.reproduce.multiverse import MultiverseConfig
-from sklearn_recursive.reproduce.speed import SpeedConfig
+from sklearn_recursive.reproduce.speed import SpeedConfig, alternate, alternate_times
 
 TINY = {
     "expansion": [ExpansionConfig(seeds=1, n_train=120, n_test=40, rounds=3, max_epochs=2,
@@ -66,6 +68,56 @@ def test_report_tables_hold_measured_numbers(report):
 def test_glitch():
     assert glitch([3.0, 1.0, 1.05, 1.2, 0.9, 2.0], 0.1) == (4, 5)
     assert glitch([3.0, 2.0, 1.0], 0.1) == (2, None)
+    best, above = rises([3.0, 1.0, 1.05, 1.2, 1.0, 2.0], 0.1)
+    assert best == 1 and above.tolist() == [3, 5]
+
+
+@pytest.mark.parametrize(
+    "values, mean, std",
+    [
+        ([1.0, 2.0, 3.0], 2.0, 1.0),  # the sample std (ddof=1), not the population one
+        ([4.0, 8.0], 6.0, np.sqrt(8.0)),
+        ([5.0], 5.0, 0.0),  # one seed: 0
+        ([1.0, np.nan, 3.0], 2.0, np.sqrt(2.0)),  # NaN (a diverged fit) ignored
+        ([np.nan, 2.0], 2.0, 0.0),
+        ([np.nan], np.nan, np.nan),
+    ],
+)
+def test_mean_std(values, mean, std):
+    np.testing.assert_allclose(mean_std(values), (mean, std))
+
+
+def test_mean_std_over_an_axis():
+    values = np.array([[1.0, 10.0, 5.0], [3.0, 10.0, np.nan]])  # (seeds, rounds)
+    mean, std = mean_std(values, axis=0)
+    np.testing.assert_allclose(mean, [2.0, 10.0, 5.0])
+    np.testing.assert_allclose(std, [np.sqrt(2.0), 0.0, 0.0])
+    np.testing.assert_allclose(mean_std(values.T, axis=1)[1], std)
+
+
+def test_pm():
+    assert pm([1.0, 2.0, 3.0]) == "2.000 ± 1.000"
+    assert pm([0.5], 2) == "0.50 ± 0.00"
+    assert pm([]) == pm([np.nan, np.nan]) == "-"
+
+
+def test_alternate_runs_the_variants_in_turn():
+    calls = []
+    runners = {name: (lambda name=name: calls.append(name)) for name in ("a", "b")}
+    repeats = []
+    times = alternate_times(runners, 3, on_repeat=lambda rep, times: repeats.append(
+        (rep, {name: len(ts) for name, ts in times.items()})))
+    assert calls == ["a", "b"] * 4  # a warm-up run of each, then three repeats
+    assert {name: len(ts) for name, ts in times.items()} == {"a": 3, "b": 3}
+    assert repeats == [(r, {"a": r + 1, "b": r + 1}) for r in range(3)]
+
+    calls.clear()
+    alternate_times(runners, 1, warm_up=[lambda: calls.append("small")])
+    assert calls == ["small", "a", "b"]
+    calls.clear()
+    medians = alternate(runners, 2, warm_up=False, sync=lambda: calls.append("sync"))
+    assert calls == ["sync", "a", "sync", "sync", "b", "sync"] * 2
+    assert set(medians) == {"a", "b"} and all(t >= 0 for t in medians.values())
 
 
 def test_unknown_section(tmp_path):

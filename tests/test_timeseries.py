@@ -68,12 +68,12 @@ def test_exactly_one_window():
 
 
 ERRORS = [
-    (dict(window=0), "window must be >= 1"),
+    (dict(window=0), "window must be an int >= 1; got 0"),
     (dict(window=2.0), "window must be an int"),
     (dict(window=True), "window must be an int"),
-    (dict(window=2, horizon=0), "horizon must be >= 1"),
+    (dict(window=2, horizon=0), "horizon must be an int >= 1; got 0"),
     (dict(window=2, horizon="1"), "horizon must be an int"),
-    (dict(window=2, step=0), "step must be >= 1"),
+    (dict(window=2, step=0), "step must be an int >= 1; got 0"),
     (dict(window=2, step=1.5), "step must be an int"),
     (dict(window=2, target=1), r"target=1 is out of range for series with 1 channel"),
     (dict(window=2, target=-2), r"target=-2 is out of range"),

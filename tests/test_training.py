@@ -6,7 +6,9 @@ import warnings
 import numpy as np
 import pytest
 import torch
+from skorch.callbacks import Callback
 from skorch.exceptions import DeviceWarning
+from skorch.helper import predefined_split
 
 from sklearn_recursive import MLPModule, RecurrentExpansionRegressor
 from sklearn_recursive._training import (
@@ -14,6 +16,7 @@ from sklearn_recursive._training import (
     SliceIterator,
     TensorDataset,
     TrainSettings,
+    make_net,
     resolve_device,
     train_network,
 )
@@ -180,3 +183,57 @@ def test_lean_train_step_keeps_skorch_callbacks_working():
     assert counter.calls == 2 * 4 and all(g > 0 for g in counter.grad_norms)
     assert len(net.history) == 2
     assert net.history[-1, "train_loss"] < net.history[0, "train_loss"]
+
+
+# FastNet replaces or wraps these skorch methods; their source as of the skorch
+# release we test (1.4.0). A new skorch that changes one fails here: compare
+# FastNet's version with the new one, then update the digest.
+SKORCH_STEPS = {
+    "train_step": "2ad8fed0c95d0dff",  # replaced: the same steps without a closure
+    "_set_training": "a398870a0c03e9f5",  # replaced: only modules whose mode changes
+    "infer": "3eefdb7b0c18c3d9",  # replaced: batches are device tensors already
+    "get_loss": "5d51e67a3ad3884b",  # replaced: plus row weights
+    "fit_loop": "923234bb20cfc26f",  # wrapped: early stopping / Ctrl-C signals
+    "partial_fit": "fe221562edc98a8a",  # wrapped: swallows KeyboardInterrupt
+    "run_single_epoch": "947082ec48f1395a",  # replaced: batch size from the target slice
+}
+
+
+@pytest.mark.parametrize("name", sorted(SKORCH_STEPS))
+def test_skorch_steps_that_fastnet_relies_on_are_unchanged(name):
+    import hashlib
+    import inspect
+
+    from skorch import NeuralNet
+
+    digest = hashlib.sha1(inspect.getsource(getattr(NeuralNet, name)).encode()).hexdigest()
+    assert digest[:16] == SKORCH_STEPS[name], (
+        f"skorch changed NeuralNet.{name}: check FastNet.{name} against it, then update "
+        "SKORCH_STEPS"
+    )
+
+
+def test_early_stopping_weights_are_restored_when_interrupted():
+    X, y = _data(60, seed=1)
+    y = y + 3 * np.random.default_rng(2).standard_normal(y.shape)  # noise to overfit
+    data = TensorDataset({"X": X, "Z": np.zeros((60, 0))}, y)
+    X_va, y_va = _data(60, seed=3)
+    valid = TensorDataset({"X": X_va, "Z": np.zeros((60, 0))}, y_va)
+
+    class InterruptAt(Callback):
+        def on_epoch_end(self, net, **kwargs):
+            if len(net.history) == 12:
+                raise KeyboardInterrupt
+
+    settings = TrainSettings(torch.nn.MSELoss, max_epochs=50, batch_size=16, lr=5e-2,
+                             patience=100, callbacks=(("stop", InterruptAt()),))
+    net = make_net(MLPModule(3, 0, 1, (8,)), settings, early_stopping=True,
+                   train_split=predefined_split(valid)).initialize()
+    with pytest.raises(KeyboardInterrupt):  # not swallowed by skorch's partial_fit
+        net.partial_fit(data)
+    losses = net.history[:, "valid_loss"]
+    assert len(losses) == 12 and int(np.argmin(losses)) < 11
+    with torch.no_grad():
+        restored = torch.nn.functional.mse_loss(
+            net.module_(valid.X["X"], valid.X["Z"]), valid.y).item()
+    assert restored == pytest.approx(min(losses), rel=1e-5)  # on_train_end ran

@@ -14,7 +14,6 @@ a ``quick()`` setting, a ``run(config, log)`` that returns results, and
 ``tables`` and ``figures`` that render them.
 """
 
-import argparse
 import dataclasses
 import sys
 
@@ -22,7 +21,7 @@ from .._training import resolve_device
 from . import expansion, feedback, multiverse, speed
 from ._report import Progress, Report
 
-__all__ = ["SECTIONS", "main", "reproduce"]
+__all__ = ["SECTIONS", "add_arguments", "main", "reproduce", "run_from_args"]
 
 # name: (module, title, config class)
 SECTIONS = {
@@ -104,12 +103,8 @@ def reproduce(out="reproduce_report", *, quick=False, sections=None, device="aut
     return path
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(
-        prog="python -m sklearn_recursive reproduce",
-        description="Run the experiments that check the seed papers' claims and write a "
-        "Markdown report with plots.",
-    )
+def add_arguments(parser):
+    """The options of ``sklearn-recursive reproduce`` (the one command-line parser's)."""
     parser.add_argument("--quick", action="store_true",
                         help="the small setting (minutes on 2 CPU cores)")
     parser.add_argument("--out", default="reproduce_report",
@@ -117,9 +112,18 @@ def main(argv=None):
     parser.add_argument("--device", default="auto", help="torch device (default: auto)")
     parser.add_argument("--sections", nargs="+", choices=sorted(SECTIONS), default=None,
                         help="run only these sections (default: all)")
-    args = parser.parse_args(argv)
-    words = sys.argv[2:] if argv is None else argv
-    command = " ".join(["python -m sklearn_recursive reproduce", *words])
+    return parser
+
+
+def run_from_args(args, command):
     reproduce(args.out, quick=args.quick, sections=args.sections, device=args.device,
               command=command)
     return 0
+
+
+def main(argv=None):
+    """``sklearn-recursive reproduce ARGS``: the package's command line, this subcommand."""
+    from ..__main__ import main as cli
+
+    return cli(["reproduce", *(sys.argv[1:] if argv is None else argv)],
+               prog="python -m sklearn_recursive")

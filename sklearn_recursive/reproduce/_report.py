@@ -11,12 +11,29 @@ import joblib
 import numpy as np
 
 
-def mean_std(values, digits=3):
-    """``"mean ± std"`` over seeds (population std), ignoring NaN."""
+def mean_std(values, axis=0):
+    """Mean and sample standard deviation (ddof=1) over seeds, ignoring NaN.
+
+    The one definition of "mean ± std" in reports and benchmarks: ``values``
+    holds one entry per seed along ``axis``; the std is 0 where a single
+    (non-NaN) value is left, and both are NaN where none is.
+    """
     values = np.asarray(values, dtype=float)
-    if values.size == 0 or np.all(np.isnan(values)):
+    count = np.sum(~np.isnan(values), axis=axis)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.nansum(values, axis=axis) / count
+        squares = np.nansum((values - np.expand_dims(mean, axis)) ** 2, axis=axis)
+        std = np.where(count > 1, squares / np.maximum(count - 1, 1), 0.0) ** 0.5
+    std = np.where(count > 0, std, np.nan)
+    return mean, std[()]
+
+
+def pm(values, digits=3):
+    """``"mean ± std"`` of `mean_std` over seeds; ``"-"`` without values."""
+    mean, std = mean_std(values)
+    if np.isnan(mean):
         return "-"
-    return f"{np.nanmean(values):.{digits}f} ± {np.nanstd(values):.{digits}f}"
+    return f"{mean:.{digits}f} ± {std:.{digits}f}"
 
 
 def markdown_table(header, rows):

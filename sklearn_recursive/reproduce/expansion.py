@@ -24,7 +24,7 @@ from sklearn.ensemble import HistGradientBoostingRegressor
 
 from .. import RecurrentExpansionRegressor
 from ..datasets import make_sinusoid
-from ._report import markdown_table, mean_std, mse_per_round_figure
+from ._report import markdown_table, mean_std, mse_per_round_figure, pm
 
 
 @dataclasses.dataclass
@@ -54,7 +54,8 @@ class ExpansionConfig:
             f"make_sinusoid: {self.n_train} training rows (noise sd {self.noise}), test "
             f"{self.n_test} rows scored against the clean sine (MSE); MLP {self.hidden}, "
             f"PCA to {self.n_components} components, {self.max_epochs} epochs per round; "
-            f"{self.seeds} seeds (each draws new data and weights); mean ± std over seeds"
+            f"{self.seeds} seeds (each draws new data and weights); mean ± std (ddof=1) over "
+            "seeds"
         )
 
 
@@ -62,12 +63,17 @@ def _variants(cfg):
     return {"in-sample": {}, f"leak-free (cv={cfg.cv})": {"cv": cfg.cv}}
 
 
-def glitch(curve, margin):
-    """``(argmin, first later round above min * (1 + margin) or None)``."""
+def rises(curve, margin):
+    """``(argmin, the later rounds above min * (1 + margin))``, rounds as ints."""
     curve = np.asarray(curve, dtype=float)
     best = int(np.argmin(curve))
-    above = np.flatnonzero(curve[best + 1 :] > curve[best] * (1 + margin))
-    return best, (int(above[0]) + best + 1 if above.size else None)
+    return best, np.flatnonzero(curve[best + 1 :] > curve[best] * (1 + margin)) + best + 1
+
+
+def glitch(curve, margin):
+    """``(argmin, first later round above min * (1 + margin) or None)``: the glitch."""
+    best, above = rises(curve, margin)
+    return best, (int(above[0]) if above.size else None)
 
 
 def run(cfg, log):
@@ -111,7 +117,7 @@ def tables(cfg, results):
     rows = []
     for name, c in curves.items():
         best, first = glitch(c.mean(axis=0), cfg.margin)
-        rows.append([name, *(mean_std(c[:, r], 4) for r in shown), best,
+        rows.append([name, *(pm(c[:, r], 4) for r in shown), best,
                      "none" if first is None else first,
                      f"{c.mean(0)[-1] / c.mean(0)[best]:.2f}"])
     per_round = markdown_table(
@@ -121,10 +127,9 @@ def tables(cfg, results):
     rows = []
     for name, runs in stopped.items():
         rows.append([name, ", ".join(str(r["best_round"]) for r in runs),
-                     mean_std([r["mse"] for r in runs], 4),
-                     mean_std([r["min_mse"] for r in runs], 4)])
+                     pm([r["mse"] for r in runs], 4), pm([r["min_mse"] for r in runs], 4)])
     for name, values in results["baselines"].items():
-        rows.append([name, "-", mean_std(values, 4), "-"])
+        rows.append([name, "-", pm(values, 4), "-"])
     chosen = markdown_table(
         ["model", "best_round_ per seed", "test MSE (at best_round_)",
          "test MSE at the best round in hindsight"], rows)
@@ -140,7 +145,7 @@ def figures(cfg, results):
     def draw(ax):
         rounds = np.arange(cfg.rounds)
         for name, c in results["curves"].items():
-            mean, std = c.mean(axis=0), c.std(axis=0)
+            mean, std = mean_std(c, axis=0)
             ax.plot(rounds, mean, marker="o", label=name)
             ax.fill_between(rounds, mean - std, mean + std, alpha=0.2)
             best, first = glitch(mean, cfg.margin)
@@ -151,5 +156,5 @@ def figures(cfg, results):
                        color="grey" if "HistGradient" in name else "k", label=name)
 
     fig = mse_per_round_figure(draw, "Recurrent Expansion on the noisy sinusoid")
-    return [("re_rounds.png", fig, "Test MSE per round (mean over seeds, band: std); dotted "
-             "lines mark the glitch, dashed lines the baselines")]
+    return [("re_rounds.png", fig, "Test MSE per round (mean over seeds, band: std (ddof=1) over "
+             "seeds); dotted lines mark the glitch, dashed lines the baselines")]

@@ -39,7 +39,7 @@ from .._training import DivergenceError
 from ..datasets import make_noisy_shapes
 from ..datasets._shapes import _noisy
 from ..metrics import foreground_dice
-from ._report import markdown_table, mean_std
+from ._report import markdown_table, mean_std, pm
 
 
 @dataclasses.dataclass
@@ -78,7 +78,7 @@ class FeedbackConfig:
             f"{self.seeds} seeds (each draws new data and weights); U-Net "
             f"base_channels={self.channels} depth=2; feedback T={self.steps} steps, tau=3; "
             f"{self.updates} Adam updates (lr {self.lr}, batch {self.batch} or the training "
-            "set if smaller) for every model; mean ± std over seeds of the test F1 "
+            "set if smaller) for every model; mean ± std (ddof=1) over seeds of the test F1 "
             "(foreground Dice)"
         )
 
@@ -234,7 +234,7 @@ def tables(cfg, results):
     for sigma in cfg.sigmas:
         r = noise[sigma]
         diff = np.array(r["fb"]) - np.array(r["ff"])
-        rows.append([sigma, mean_std(r["ff"]), mean_std(r["fb"]), mean_std(diff),
+        rows.append([sigma, pm(r["ff"]), pm(r["fb"]), pm(diff),
                      f"{np.mean(r['chance']):.3f}"])
     out.append((f"Test F1 vs noise sigma ({cfg.train} training images)", markdown_table(
         ["sigma", "feed-forward", "feedback", "feedback - ff (per seed)", "chance"], rows)))
@@ -243,7 +243,7 @@ def tables(cfg, results):
     for n in cfg.sizes:
         r = sizes[n]
         above = [sum(f > c for f, c in zip(r[k], chance)) for k in ("fb", "ff")]
-        rows.append([n, mean_std(r["ff"]), mean_std(r["fb"]), f"{above[0]}/{len(r['fb'])}",
+        rows.append([n, pm(r["ff"]), pm(r["fb"]), f"{above[0]}/{len(r['fb'])}",
                      f"{above[1]}/{len(r['ff'])}"])
     out.append((f"Test F1 vs training images (sigma={sig:g}, {cfg.updates} updates each; "
                 f"chance {np.mean(chance):.3f})", markdown_table(
@@ -272,8 +272,8 @@ def tables(cfg, results):
             rows.append([name, f"{c['diverged']}/{cfg.seeds}", *["-"] * 5])
             continue
         f1, st = np.array(c["f1"]), np.array(c["state"])
-        rows.append([name, f"{c['diverged']}/{cfg.seeds}", mean_std(f1[:, T - 1]),
-                     mean_std(f1[:, -1]), f"{st[:, T - 1].mean():.3g}",
+        rows.append([name, f"{c['diverged']}/{cfg.seeds}", pm(f1[:, T - 1]),
+                     pm(f1[:, -1]), f"{st[:, T - 1].mean():.3g}",
                      f"{st[:, -1].mean():.3g}", f"{np.mean(st[:, -1] / st[:, T - 1]):.2f}×"])
     out.append((f"Stability ablations (sigma={sig:g}): test F1 and state size max|h| per step",
                 markdown_table(["variant", "diverged in training", "F1 at T", "F1 at 4T",
@@ -293,8 +293,7 @@ def figures(cfg, results):
     axes = fig.subplots(1, 3)
     ax = axes[0]
     for key, label in (("ff", "feed-forward"), ("fb", f"feedback (T={T})")):
-        m = [np.nanmean(noise[s][key]) for s in cfg.sigmas]
-        e = [np.nanstd(noise[s][key]) for s in cfg.sigmas]
+        m, e = np.transpose([mean_std(noise[s][key]) for s in cfg.sigmas])
         ax.errorbar(cfg.sigmas, m, yerr=e, marker="o", capsize=3, label=label)
     ax.plot(cfg.sigmas, [np.mean(noise[s]["chance"]) for s in cfg.sigmas], "k--",
             label="chance (all fg)")
@@ -303,8 +302,7 @@ def figures(cfg, results):
     ax.legend()
     ax = axes[1]
     for key, label in (("ff", "feed-forward"), ("fb", "feedback")):
-        m = [np.nanmean(sizes[n][key]) for n in cfg.sizes]
-        e = [np.nanstd(sizes[n][key]) for n in cfg.sizes]
+        m, e = np.transpose([mean_std(sizes[n][key]) for n in cfg.sizes])
         ax.errorbar(cfg.sizes, m, yerr=e, marker="o", capsize=3, label=label)
     ax.axhline(np.mean(chance), color="k", ls="--", label="chance")
     ax.set_xscale("log", base=2)
@@ -324,7 +322,7 @@ def figures(cfg, results):
     fig.tight_layout()
     out.append((f"feedback_f1_{cfg.noise}.png", fig,
                 "Test F1 vs noise, vs training images, and vs test-time steps (mean over "
-                "seeds; bars: std)"))
+                "seeds; bars: std (ddof=1) over seeds)"))
 
     if results["example"] is not None:
         fb, ff, x, y = results["example"]

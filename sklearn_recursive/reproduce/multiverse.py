@@ -40,7 +40,8 @@ from threadpoolctl import threadpool_limits
 
 from .. import MultiverseRE, RecurrentExpansionClassifier, RecurrentExpansionRegressor
 from ..datasets import make_sinusoid
-from ._report import mse_per_round_figure
+from ._report import mse_per_round_figure, pm
+from .expansion import glitch
 
 ARCHS = ("mlp", "cnn", "gru", "transformer")
 MULTIVERSES = ("MVRE", "HMVRE", "Sc-HMVRE")
@@ -164,17 +165,6 @@ def run_task(dataset, variant, seed, early_stopping, cfg):
     return out
 
 
-def stats(values):
-    values = np.asarray(values, dtype=float)
-    std = values.std(axis=0, ddof=1) if len(values) > 1 else np.zeros(values.shape[1:])
-    return values.mean(axis=0), std
-
-
-def pm(values, digits):
-    mean, std = stats(values)
-    return f"{mean:.{digits}f} ± {std:.{digits}f}"
-
-
 def cost(task):
     """Rough relative cost, to start the longest fits first."""
     dataset, variant, _, es = task
@@ -213,9 +203,8 @@ def _sinusoid_lines(res, cfg):
             continue
         curves = np.array([r["curve"] for r in rows])
         mean_curve = curves.mean(axis=0)
-        best = int(np.argmin(mean_curve))
-        above = np.flatnonzero(mean_curve[best + 1:] > mean_curve[best] * (1 + cfg["margin"]))
-        rise = str(int(above[0]) + best + 1) if above.size else "none"
+        best, first = glitch(mean_curve, cfg["margin"])
+        rise = "none" if first is None else str(first)
         jitter = "–"  # needs at least two steps between rounds >= 1
         if curves.shape[1] >= 3:
             jitter = pm(np.mean(np.abs(np.diff(np.log(curves[:, 1:]), axis=1)), axis=1), 3)

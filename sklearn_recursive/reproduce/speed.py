@@ -69,12 +69,31 @@ class SpeedConfig:
         )
 
 
-def alternate(runners, repeats, sync=None):
-    """Median seconds of each ``runners[name]()``, run in turn ``repeats`` times."""
-    for run in runners.values():  # warm-up
+def alternate_times(runners, repeats, sync=None, *, warm_up=True, on_repeat=None):
+    """Seconds of each ``runners[name]()``, run in turn ``repeats`` times.
+
+    Parameters
+    ----------
+    runners : dict of callable
+        The variants, timed in this order in every repeat.
+    repeats : int
+    sync : callable or None
+        Called before and after each run (``torch.cuda.synchronize``).
+    warm_up : bool or iterable of callable, default=True
+        True: every runner runs once before the timings; else these
+        callables run instead (e.g. small fits), none when empty or False.
+    on_repeat : callable or None
+        ``on_repeat(repeat, times)`` after every repeat (progress lines).
+
+    Returns
+    -------
+    times : dict
+        ``{name: [seconds of each repeat]}``.
+    """
+    for run in runners.values() if warm_up is True else (warm_up or ()):
         run()
     times = {name: [] for name in runners}
-    for _ in range(repeats):
+    for repeat in range(repeats):
         for name, run in runners.items():
             if sync:
                 sync()
@@ -83,6 +102,14 @@ def alternate(runners, repeats, sync=None):
             if sync:
                 sync()
             times[name].append(time.perf_counter() - start)
+        if on_repeat is not None:
+            on_repeat(repeat, times)
+    return times
+
+
+def alternate(runners, repeats, sync=None, **options):
+    """Median seconds of each ``runners[name]()`` of `alternate_times`."""
+    times = alternate_times(runners, repeats, sync, **options)
     return {name: statistics.median(ts) for name, ts in times.items()}
 
 
@@ -125,15 +152,21 @@ def package_path(X, y, epochs, batch_size, lr, seed, device="cpu"):
     return train_network(lambda: MLPModule(X.shape[1], 0, 1), data, None, settings, seed=seed)
 
 
-def feedback_step_timer(module, x, y, iters=3):
-    """A callable timing ``iters`` training steps (forward, loss, backward) of ``module``."""
+def feedback_step_timer(module, x, y, iters=3, adam=False):
+    """A callable running ``iters`` training steps of ``module``, for `alternate`.
+
+    A step is forward, loss and backward; with ``adam``, an Adam step too.
+    """
     module.train()
     criterion = StepwiseCrossEntropy()
+    optimizer = torch.optim.Adam(module.parameters(), lr=1e-3) if adam else None
 
     def run():
         for _ in range(iters):
             module.zero_grad(set_to_none=True)
             criterion(module(x), y).backward()
+            if optimizer is not None:
+                optimizer.step()
 
     return run
 
