@@ -107,8 +107,10 @@ def main():
     # 2. whole fits through the estimator
     T = args.fit_steps
     Xf, yf = X[: args.fit_images], y[: args.fit_images]
+    # every fit the same number of epochs: no stop on a training-loss plateau
     common = dict(base_channels=args.base_channels, depth=args.depth, max_epochs=args.fit_epochs,
-                  batch_size=args.batch, device=args.device, random_state=0)
+                  n_iter_no_change=None, batch_size=args.batch, device=args.device,
+                  random_state=0)
     fits = {
         "FeedbackSegmenter(feedback=False) (unit)": lambda: FeedbackSegmenter(
             feedback=False, **common),

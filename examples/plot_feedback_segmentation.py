@@ -23,8 +23,9 @@ print(X_train.shape, y_train.shape)
 
 # %%
 # The same small U-Net with and without feedback, the same seed and training budget.
-common = dict(base_channels=8, depth=2, max_epochs=30, batch_size=8, lr=3e-3,
-              random_state=0)
+# the same budget for both: 30 epochs, no early stop on a plateau
+common = dict(base_channels=8, depth=2, max_epochs=30, n_iter_no_change=None, batch_size=8,
+              lr=3e-3, random_state=0)
 feedback = FeedbackSegmenter(n_steps=5, **common).fit(X_train, y_train)
 plain = FeedbackSegmenter(feedback=False, **common).fit(X_train, y_train)
 print(f"test F1, feedback (5 steps): {feedback.score(X_test, y_test):.3f}")

@@ -190,7 +190,26 @@ class _BaseRecurrentExpansion(BaseEstimator):
             splitter = kind(n_splits=self.cv, shuffle=True, random_state=seed)
         else:
             splitter = check_cv(self.cv, y_enc, classifier=classifier)
-        return list(splitter.split(X, y_enc if classifier else None))
+        folds = list(splitter.split(X, y_enc if classifier else None))
+        n = len(X)
+        rows = (" left after early stopping's validation split (early_stopping=True)"
+                if self.early_stopping else "")
+        top = max(int(max(np.max(tr, initial=-1), np.max(te, initial=-1))) for tr, te in folds)
+        if top >= n:
+            raise ValueError(
+                f"cv gives row index {top}, but cross-fitting splits the {n} training rows"
+                f"{rows}. Use an int or a splitter such as KFold that splits the rows it is "
+                "given, or early_stopping=False."
+            )
+        held = np.bincount(np.concatenate([te for _, te in folds]), minlength=n)
+        if not np.all(held == 1):
+            raise ValueError(
+                "cv must hold out every training row exactly once (a K-fold partition), so "
+                "that each row gets an out-of-fold prediction; "
+                f"{int(np.sum(held != 1))} of {n} rows are held out {sorted(set(held) - {1})} "
+                "times. Use an int, KFold or StratifiedKFold."
+            )
+        return folds
 
     def _default_spec(self, hidden_layer_sizes):
         """The member this estimator's own network is: its `module` or the MLP."""
@@ -778,7 +797,9 @@ def check_input(owner, X, y="no_validation", *, reset, **kwargs):
             f"{name} was fitted on {fitted} of trailing shape {owner._input_shape}; "
             f"got a {ndim}-D array of shape {np.shape(X)}."
         )
-    kwargs = {"dtype": [np.float32, np.float64], "allow_nd": ndim == 3, **kwargs}
+    # float64 for lists and other array-likes, as for float64 arrays: the
+    # standardisation then sees the same numbers whatever container X came in
+    kwargs = {"dtype": [np.float64, np.float32], "allow_nd": ndim == 3, **kwargs}
     if reset:
         kwargs.setdefault("ensure_min_samples", 2)
     if isinstance(y, str) and y == "no_validation":

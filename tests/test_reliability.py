@@ -204,3 +204,16 @@ def test_expansion_stays_finite_for_rows_far_from_a_flat_component():
     far = Outputs(yhat=np.zeros((1, 1)), maps=np.array([[0.5, 1e15]]))
     Z = expand(rnd, far)
     assert np.isfinite(Z).all() and np.abs(Z).max() <= 1e3
+
+
+def test_cv_splitters_that_do_not_fit_the_training_rows_are_refused(regression_data):
+    from sklearn.model_selection import PredefinedSplit, ShuffleSplit
+
+    X, y = regression_data
+    fixed = PredefinedSplit(np.arange(len(X)) % 2)  # indices of all 120 rows
+    with pytest.raises(ValueError, match="cv gives row index 119, but cross-fitting splits "
+                                         "the 108 training rows left after early stopping"):
+        fast(R, early_stopping=True, cv=fixed).fit(X, y)
+    with pytest.raises(ValueError, match="hold out every training row exactly once"):
+        fast(R, cv=ShuffleSplit(3, test_size=0.2, random_state=0)).fit(X, y)
+    fast(R, cv=fixed).fit(X, y)  # without the validation split it fits
