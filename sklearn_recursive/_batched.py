@@ -33,6 +33,8 @@ Members that have stopped keep being updated inside the stack (cheaper than
 reshaping it); their nets are no longer touched.
 """
 
+import copy
+
 import torch
 
 from ._modules import MLPModule
@@ -41,6 +43,7 @@ from ._training import (
     DivergenceError,
     _StopTraining,
     elementwise,
+    keep_initial_if_better,
     make_net,
     seeded_build,
     weighted_mean,
@@ -53,17 +56,29 @@ def _member_net(module, settings, valid, label):
     return make_net(module, settings, early_stopping=early, label=label).initialize()
 
 
+def _mlp(module):
+    """The `MLPModule` itself, or the one a `ContinuedRound` wraps (else None)."""
+    from ._members import ContinuedRound
+
+    if type(module) is ContinuedRound:
+        module = module.network
+    return module if type(module) is MLPModule else None
+
+
 def _linears(module):
-    """The `MLPModule`'s linear layers, input to output."""
+    """The (wrapped) `MLPModule`'s linear layers, input to output."""
+    module = _mlp(module)
     return [layer for layer in module.body if isinstance(layer, torch.nn.Linear)] + [module.head]
 
 
 def _check_members(modules):
+    kinds = {type(module) for module in modules}
     for m, module in enumerate(modules):
-        if type(module) is not MLPModule:
+        if _mlp(module) is None or len(kinds) > 1:
             raise TypeError(
                 f"make_modules[{m}]() returned a {type(module).__name__}; train_stacked "
-                "stacks MLPModule members only."
+                "stacks MLPModule members (or ContinuedRound ones over an MLPModule), "
+                "all of one kind."
             )
     shapes = [[tuple(p.shape) for p in module.parameters()] for module in modules]
     for m, shape in enumerate(shapes[1:], start=1):
@@ -84,14 +99,23 @@ def _inputs(data):
     return X
 
 
-def _stacked_forward(weights, biases, x):
-    """Outputs of all members, shape ``(k, b, n_outputs)``, from ``x`` ``(k, b, d)``."""
+def _stacked_forward(weights, biases, x, continued=None):
+    """Outputs of all members, shape ``(k, b, n_outputs)``, from ``x`` ``(k, b, d)``.
+
+    ``continued``: ``(gates, module)`` for `ContinuedRound` members, ``gates``
+    of shape ``(k, n_outputs)``: their base (the previous prediction, the last
+    columns of ``x``) plus the gated MLP output.
+    """
+    inputs = x
     last = len(weights) - 1
     for i, (weight, bias) in enumerate(zip(weights, biases)):
         x = torch.baddbmm(bias.unsqueeze(1), x, weight.transpose(1, 2))
         if i < last:
             x = torch.relu(x)
-    return x
+    if continued is None:
+        return x
+    gates, module = continued
+    return module.base(inputs.flatten(0, 1)).reshape(x.shape) + gates.unsqueeze(1) * x
 
 
 def _member_losses(loss_fn, y_pred, y_true, weight=None):
@@ -177,9 +201,14 @@ def train_stacked(make_modules, train_data, valid_data, settings, *, seeds, labe
             torch.nn.Parameter(torch.stack([layers[i].bias for layers in member_layers]))
             for i in range(len(member_layers[0]))
         ]
-    optimizer = torch.optim.Adam(
-        [p for pair in zip(weights, biases) for p in pair], lr=settings.lr
-    )
+    params = [p for pair in zip(weights, biases) for p in pair]
+    continued = None
+    if _mlp(modules[0]) is not modules[0]:  # ContinuedRound members: their gates too
+        with torch.no_grad():
+            gates = torch.nn.Parameter(torch.stack([net.module_.gate for net in nets]))
+        continued = (gates, nets[0].module_)
+        params.append(gates)
+    optimizer = torch.optim.Adam(params, lr=settings.lr, weight_decay=settings.weight_decay)
     loss_fn = elementwise(settings.criterion)
 
     for data in (train_data, valid_data):
@@ -203,6 +232,26 @@ def train_stacked(make_modules, train_data, valid_data, settings, *, seeds, labe
             for layer, weight, bias in zip(member_layers[m], weights, biases):
                 layer.weight.copy_(weight[m])
                 layer.bias.copy_(bias[m])
+            if continued is not None:
+                nets[m].module_.gate.copy_(continued[0][m])
+
+    def valid_epoch():
+        losses = []
+        with torch.no_grad():
+            for rows in valid_slices:
+                xb, yb = x_valid[rows], y_valid[rows]
+                y_pred = _stacked_forward(weights, biases, xb.expand(k, *xb.shape), continued)
+                wb = None if w_valid is None else w_valid[rows].expand(k, -1)
+                losses.append(_member_losses(loss_fn, y_pred, yb.expand(k, *yb.shape), wb))
+        return losses
+
+    initial = None
+    if settings.keep_initial and valid:
+        sizes = torch.tensor(valid_sizes, dtype=torch.float64)
+        start = torch.stack(valid_epoch()).double().cpu()  # (batches, k)
+        start = (start * sizes[:, None]).sum(0) / sizes.sum()  # skorch's epoch mean
+        initial = [(float(start[m]), copy.deepcopy(net.module_.state_dict()))
+                   for m, net in enumerate(nets)]
 
     active = list(range(k))
     for net in nets:
@@ -220,7 +269,7 @@ def train_stacked(make_modules, train_data, valid_data, settings, *, seeds, labe
         for rows in train_slices:
             index = perms[:, rows]
             optimizer.zero_grad()
-            y_pred = _stacked_forward(weights, biases, x_train[index])
+            y_pred = _stacked_forward(weights, biases, x_train[index], continued)
             weight = None if w_train is None else w_train[index]
             losses = _member_losses(loss_fn, y_pred, y_train[index], weight)
             losses.sum().backward()
@@ -230,16 +279,7 @@ def train_stacked(make_modules, train_data, valid_data, settings, *, seeds, labe
         train_losses = torch.stack(train_losses).cpu().numpy().tolist()
 
         if valid:
-            valid_losses = []
-            with torch.no_grad():
-                for rows in valid_slices:
-                    xb, yb = x_valid[rows], y_valid[rows]
-                    y_pred = _stacked_forward(weights, biases, xb.expand(k, *xb.shape))
-                    wb = None if w_valid is None else w_valid[rows].expand(k, -1)
-                    valid_losses.append(
-                        _member_losses(loss_fn, y_pred, yb.expand(k, *yb.shape), wb)
-                    )
-            valid_losses = torch.stack(valid_losses).cpu().numpy().tolist()
+            valid_losses = torch.stack(valid_epoch()).cpu().numpy().tolist()
 
         for m in list(active):
             net = nets[m]
@@ -259,4 +299,7 @@ def train_stacked(make_modules, train_data, valid_data, settings, *, seeds, labe
     for m in active:
         copy_into(m)
         nets[m].notify("on_train_end", X=train_data, y=None)
+    if initial is not None:
+        for net, (loss, state) in zip(nets, initial):
+            keep_initial_if_better(net, loss, state)
     return nets

@@ -21,6 +21,7 @@ from ._training import (
     DivergenceError,
     TensorDataset,
     TrainSettings,
+    features_and_output,
     run_module,
     seeded_build,
     train_network,
@@ -127,11 +128,77 @@ class MemberTask:
     output_fn : callable
         Network outputs -> the ``yhat`` fed forward (identity, softmax).
     n_outputs : int
+    link : {"identity", "log"}
+        ``yhat`` -> network outputs again (the inverse of ``output_fn`` up
+        to a constant): how a `ContinuedRound` starts from the previous
+        round's prediction.
     """
 
     settings: TrainSettings
     output_fn: object
     n_outputs: int
+    link: str = "identity"
+
+
+class ContinuedRound(torch.nn.Module):
+    """A round's network that starts as exactly the previous round's function.
+
+    ``forward(X, Z) = link(yhat_prev) + gate * network(X, Z)``, where
+    ``yhat_prev`` is the previous round's prediction (the last ``n_outputs``
+    columns of the expansion ``Z``), ``link`` turns it back into outputs
+    (identity for regression, ``log`` of the probabilities for
+    classification: its softmax is the previous probabilities) and ``gate``,
+    one weight per output, starts at zero (as ReZero's residual gates,
+    Bachlechner et al. 2020). Training can then only move the round away
+    from the previous round's prediction where the loss improves, and early
+    stopping on validation rows keeps it where validation improves.
+    ``network`` is any module of the contract; its feature maps are the
+    round's maps.
+    """
+
+    def __init__(self, network, n_outputs, link="identity"):
+        super().__init__()
+        if link not in ("identity", "log"):
+            raise ValueError(f"link must be 'identity' or 'log'; got {link!r}.")
+        self.network = network
+        self.n_outputs = int(n_outputs)
+        self.link = link
+        head = getattr(network, "head", None)
+        if isinstance(head, torch.nn.Linear) and head.out_features == self.n_outputs:
+            # a zero output layer: the correction starts at 0 and learns at full speed
+            with torch.no_grad():
+                head.weight.zero_()
+                head.bias.zero_()
+            start = 1.0
+        else:  # any other network: a gate at 0 (slower to get going under Adam)
+            start = 0.0
+        self.gate = torch.nn.Parameter(torch.full((self.n_outputs,), start))
+
+    def base(self, Z):
+        previous = Z[:, -self.n_outputs:]
+        if self.link == "log":
+            return torch.log(previous.clamp_min(torch.finfo(previous.dtype).tiny))
+        return previous
+
+    def forward(self, X, Z=None):
+        return self.base(Z) + self.gate * self.network(X, Z)
+
+    def features(self, X, Z=None):
+        return self.network.features(X, Z)
+
+    def features_and_output(self, X, Z=None):
+        maps, out = features_and_output(self.network, X=X, Z=Z)
+        return maps, self.base(Z) + self.gate * out
+
+
+def build_continued(build, link, n_features, n_expansion, n_outputs):
+    """``ContinuedRound(build(n_features, n_expansion, n_outputs))``; picklable builder."""
+    if n_expansion < n_outputs:
+        raise ValueError(
+            f"a continued round needs the previous prediction in Z ({n_outputs} columns); "
+            f"Z has {n_expansion}."
+        )
+    return ContinuedRound(build(n_features, n_expansion, n_outputs), n_outputs, link)
 
 
 def _finite(out, feats, name):
@@ -139,7 +206,7 @@ def _finite(out, feats, name):
         raise DivergenceError(f"member {name!r}: the outputs or feature maps are not finite")
 
 
-def fit_member_group(task, specs, seeds, train, valid, folds, n_threads=None):
+def fit_member_group(task, specs, seeds, train, valid, folds, n_threads=None, continued=False):
     """Fit the members of one job; return ``[(nets, Outputs)]``, one per member.
 
     One spec: one net, or one per fold.  Several specs: they share a
@@ -165,12 +232,15 @@ def fit_member_group(task, specs, seeds, train, valid, folds, n_threads=None):
         another number of threads round differently, so the same thread count
         everywhere is what makes every backend give the same model. The
         previous setting is restored afterwards.
+    continued : bool
+        Build every member as a `ContinuedRound` (rounds after the first
+        with ``round_init="previous"``).
     """
     previous = torch.get_num_threads()
     if n_threads is not None and n_threads != previous:
         torch.set_num_threads(n_threads)
     try:
-        return _fit_group(task, specs, seeds, train, valid, folds)
+        return _fit_group(task, specs, seeds, train, valid, folds, continued)
     finally:
         if torch.get_num_threads() != previous:
             torch.set_num_threads(previous)
@@ -188,13 +258,15 @@ def _dataset(arrays, device, rows=None):
     return TensorDataset(inputs, y, device=device, y_dtype=y_dtype)
 
 
-def _fit_group(task, specs, seeds, train, valid, folds):
+def _fit_group(task, specs, seeds, train, valid, folds, continued=False):
+    if continued:  # a continued round starts as the previous round: never leave it worse
+        task = replace(task, settings=replace(task.settings, keep_initial=True))
     X, Z = train[:2]
     device = task.settings.device
     valid_data = None if valid is None else _dataset(valid, device)
-    builders = [
-        partial(spec.build, input_shape(X), Z.shape[1], task.n_outputs) for spec in specs
-    ]
+    builds = [partial(build_continued, spec.build, task.link) if continued else spec.build
+              for spec in specs]
+    builders = [partial(build, input_shape(X), Z.shape[1], task.n_outputs) for build in builds]
     names = ", ".join(repr(spec.name) for spec in specs)
     try:
         if len(specs) > 1:

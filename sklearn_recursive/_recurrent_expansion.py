@@ -66,6 +66,9 @@ class _BaseRecurrentExpansion(BaseEstimator):
         "max_epochs": [IntInterval(1, None, closed="left")],
         "batch_size": [IntInterval(1, None, closed="left")],
         "lr": [Interval(Real, 0, None, closed="neither")],
+        "weight_decay": [Interval(Real, 0, None, closed="left")],
+        "round_init": [StrOptions({"previous", "random"})],
+        "round_selection": [StrOptions({"best", "one_se"})],
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "n_iter_no_change": [IntInterval(1, None, closed="left")],
@@ -88,6 +91,9 @@ class _BaseRecurrentExpansion(BaseEstimator):
         max_epochs=100,
         batch_size=128,
         lr=1e-3,
+        weight_decay=0.0,
+        round_init="previous",
+        round_selection="one_se",
         early_stopping=True,
         validation_fraction=0.1,
         n_iter_no_change=10,
@@ -106,6 +112,9 @@ class _BaseRecurrentExpansion(BaseEstimator):
         self.max_epochs = max_epochs
         self.batch_size = batch_size
         self.lr = lr
+        self.weight_decay = weight_decay
+        self.round_init = round_init
+        self.round_selection = round_selection
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
@@ -226,12 +235,13 @@ class _BaseRecurrentExpansion(BaseEstimator):
             max_epochs=self.max_epochs,
             batch_size=self.batch_size,
             lr=self.lr,
+            weight_decay=self.weight_decay,
             device=device,
             patience=self.n_iter_no_change,
             tol=self.tol,
             verbose=self.verbose,
         )
-        return MemberTask(settings, self._output_fn, n_outputs)
+        return MemberTask(settings, self._output_fn, n_outputs, self._link)
 
     def _chain(self, n_outputs, device):
         return Chain(
@@ -246,6 +256,9 @@ class _BaseRecurrentExpansion(BaseEstimator):
             name=type(self).__name__,
             lr=self.lr,
             verbose=self.verbose,
+            round_init=self.round_init,
+            selection=self.round_selection,
+            row_loss=self._row_loss,
         )
 
     def _split_rows(self, rows, seed):
@@ -390,13 +403,38 @@ _COMMON_PARAMS_DOC = """
     lr : float, default=1e-3
         Adam learning rate.
 
+    weight_decay : float, default=0.0
+        Adam's L2 weight decay, for every network.
+
+    round_init : {"previous", "random"}, default="previous"
+        How the networks of rounds after the first start. ``"previous"``:
+        each starts as exactly the previous round's function -- its output
+        is the previous round's prediction (taken from the expansion) plus a
+        correction network's output times a gate, one weight per output,
+        that starts at zero -- and with early stopping it keeps its initial
+        weights unless some epoch improves the validation loss, so a round
+        never scores worse on the validation rows than the round before.
+        ``"random"``: each round trains a network from random weights, as in
+        the original method; on small noisy data its rounds are then often
+        worse than round 0.
+
+    round_selection : {"one_se", "best"}, default="one_se"
+        How ``best_round_`` is chosen with ``early_stopping``. ``"best"``:
+        the round of lowest validation loss. ``"one_se"``: the earliest
+        round whose validation loss is within one standard error of the
+        lowest (the standard error of the per-row loss difference between
+        the two rounds, on the same validation rows): the one-standard-error
+        rule, which does not take a later round for an improvement that the
+        validation rows cannot tell from noise. Rounds are fitted the same
+        way either way.
+
     early_stopping : bool, default=True
         Hold out ``validation_fraction`` of the rows (stratified for
         classifiers) once, for the whole fit, and use them to detect the
         representation glitch: each round is scored on them (run through the
         chain like new data), rounds stop after ``n_iter_no_change`` rounds
-        without improving, and ``best_round_`` is the round of lowest
-        validation loss. Each network also stops after ``n_iter_no_change``
+        without improving, and ``best_round_`` is chosen among the fitted
+        rounds by ``round_selection``. Each network also stops after ``n_iter_no_change``
         epochs without improving its validation loss and keeps its best
         weights. With False, every row trains, all ``n_rounds`` rounds are
         fitted and the last one is used -- on small noisy data the in-sample
@@ -452,7 +490,8 @@ _COMMON_ATTRS_DOC = """
         loss of the round's first network) and ``best``.
 
     best_round_ : int
-        Index of the round used by ``predict``.
+        Index of the round used by ``predict`` (``round_selection``; the
+        last round without early stopping).
 
     n_rounds_ : int
         Number of rounds fitted (fewer than ``n_rounds`` after early stop).
@@ -533,6 +572,11 @@ class RecurrentExpansionRegressor(RegressorMixin, _BaseRecurrentExpansion):
         return torch.nn.MSELoss
 
     _output_fn = staticmethod(identity)
+    _link = "identity"
+
+    @staticmethod
+    def _row_loss(y_enc, yhat):
+        return np.mean((yhat - y_enc) ** 2, axis=1)
 
     def _round_loss(self, y_enc, yhat, sample_weight=None):
         if sample_weight is None:
@@ -646,6 +690,11 @@ class RecurrentExpansionClassifier(ClassifierMixin, _BaseRecurrentExpansion):
         return torch.nn.CrossEntropyLoss
 
     _output_fn = staticmethod(softmax)
+    _link = "log"
+
+    @staticmethod
+    def _row_loss(y_enc, yhat):
+        return -np.log(np.clip(yhat[np.arange(len(y_enc)), y_enc], 1e-15, None))
 
     def _round_loss(self, y_enc, yhat, sample_weight=None):
         labels = np.arange(yhat.shape[1])

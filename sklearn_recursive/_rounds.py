@@ -100,6 +100,14 @@ class Chain:
         The estimator's name, for messages.
     lr : float
     verbose : int
+    round_init : {"random", "previous"}
+        ``"previous"``: rounds after the first are `ContinuedRound` networks
+        that start as the previous round's function.
+    selection : {"best", "one_se"}
+        How ``best_round`` is chosen among the fitted rounds (`select_round`).
+    row_loss : callable or None
+        ``row_loss(y, yhat)``: the per-row losses whose mean is ``loss``;
+        needed by ``selection="one_se"``.
     """
 
     task: MemberTask
@@ -113,6 +121,9 @@ class Chain:
     name: str
     lr: float
     verbose: int = 0
+    round_init: str = "random"
+    selection: str = "best"
+    row_loss: object = None
 
 
 @dataclass
@@ -200,7 +211,33 @@ def member_weights(weighting, records, has_valid):
     return raw / raw.sum()
 
 
-def _fit_members(chain, plan, train, valid, folds, seeds, parallel):
+def one_se_round(row_losses, best, sample_weight=None):
+    """The earliest round within one standard error of round ``best``.
+
+    ``row_losses[r]`` are round ``r``'s per-row losses on the validation rows.
+    Round ``r`` qualifies when its mean loss exceeds the best round's by at
+    most the standard error of that difference, computed on the same rows
+    (paired: the rounds' errors on one row are strongly correlated, so the
+    difference's standard error is much smaller than either loss's). This is
+    the one-standard-error rule of Breiman et al. (1984) for the number of
+    rounds: where validation cannot tell later rounds from an earlier one,
+    the earlier, simpler chain is used.
+    """
+    w = np.ones(len(row_losses[best])) if sample_weight is None else np.asarray(
+        sample_weight, dtype=float)
+    w = w / w.sum()
+    # unbiased for reliability weights: n / (n - 1) with equal weights
+    correction = 1.0 / max(1.0 - float(np.sum(w**2)), 1e-12)
+    for r in range(best):
+        diff = np.asarray(row_losses[r], dtype=float) - np.asarray(row_losses[best], dtype=float)
+        mean = float(np.sum(w * diff))
+        se = float(np.sqrt(correction * np.sum(w**2 * (diff - mean) ** 2)))
+        if mean <= se:
+            return r
+    return best
+
+
+def _fit_members(chain, plan, train, valid, folds, seeds, parallel, continued=False):
     """Fit every member of a round, in jobs on ``parallel``; `FittedMember` each."""
     specs = plan.specs
     groups = plan.groups(folds)
@@ -212,7 +249,7 @@ def _fit_members(chain, plan, train, valid, folds, seeds, parallel):
     jobs = (
         delayed(fit_member_group)(
             chain.task, [specs[i] for i in group], [int(seeds[i]) for i in group],
-            train.arrays(), valid_arrays, folds, n_threads,
+            train.arrays(), valid_arrays, folds, n_threads, continued,
         )
         for group in groups
     )
@@ -229,14 +266,14 @@ def _fit_members(chain, plan, train, valid, folds, seeds, parallel):
     return fitted
 
 
-def fit_round(chain, plan, train, valid, folds, seeds, parallel):
+def fit_round(chain, plan, train, valid, folds, seeds, parallel, continued=False):
     """Fit, score, select and weight the members of one round.
 
     Returns the `ExpansionRound`, the combined IMTs of the training and
     validation rows (`Outputs`; None without validation) and the member
-    records.
+    records. ``continued``: the members are `ContinuedRound` networks.
     """
-    fitted = _fit_members(chain, plan, train, valid, folds, seeds, parallel)
+    fitted = _fit_members(chain, plan, train, valid, folds, seeds, parallel, continued)
     if valid is not None:
         valid_inputs = round_inputs(valid.X, valid.Z, chain.task.settings.device)
     records = []
@@ -279,6 +316,7 @@ def fit_chain(chain, plan, train, valid, folds, seeds):
         chain = replace(chain, task=replace(chain.task, settings=settings))
     result = ChainResult()
     stopper = RoundStopper(chain.patience, chain.tol)
+    valid_losses = []  # per validation row, per round (selection="one_se")
     # one Parallel for all rounds: backends that start a pool per call (Ray's,
     # multiprocessing) keep their workers from round to round
     with Parallel(n_jobs=plan.n_jobs) as parallel, _closing(progress):
@@ -289,19 +327,22 @@ def fit_chain(chain, plan, train, valid, folds, seeds):
                     progress.round_start(r)
                 try:
                     rnd, train_out, valid_out, members = fit_round(
-                        chain, plan, train, valid, folds, seeds[r], parallel
+                        chain, plan, train, valid, folds, seeds[r], parallel,
+                        continued=chain.round_init == "previous" and r > 0,
                     )
                 except DivergenceError as exc:
                     raise DivergenceError(
                         f"{chain.name}: training diverged in round {r} ({exc}). "
-                        f"Lower lr (now {chain.lr}), or standardise X (e.g. "
-                        "Pipeline(StandardScaler(), ...))."
+                        f"Lower lr (now {chain.lr}); with standardize=False, also scale X "
+                        "(e.g. Pipeline(StandardScaler(), ...))."
                     ) from None
                 record, curves = scores(chain, rnd.nets, train, train_out, valid, valid_out)
                 record = {"round": r, **record, "curve": curves[0].tolist(),
                           "members": members, "seconds": time.perf_counter() - start}
                 result.rounds.append(rnd)
                 result.history.append(record)
+                if valid is not None and chain.selection == "one_se":
+                    valid_losses.append(chain.row_loss(valid.y, valid_out.yhat))
                 stop = stopper.step(record["valid_loss"])
                 if progress is not None:
                     progress.round_end(record)
@@ -327,6 +368,10 @@ def fit_chain(chain, plan, train, valid, folds, seeds):
                 stacklevel=4,
             )
     result.best_round = stopper.best_round
+    if valid_losses:
+        result.best_round = one_se_round(
+            valid_losses[: len(result.rounds)], stopper.best_round, valid.sample_weight
+        )
     for i, record in enumerate(result.history):
         record["best"] = i == result.best_round
     if progress is not None and valid is not None:

@@ -348,6 +348,8 @@ class TrainSettings:
         E.g. ``torch.nn.MSELoss``; the mean over a batch is minimised.
     max_epochs, batch_size, lr : int, int, float
         Adam's budget, mini-batch size and learning rate.
+    weight_decay : float
+        Adam's (L2) weight decay.
     device : str
         Where the data and the network live.
     patience : int or None
@@ -363,18 +365,24 @@ class TrainSettings:
         From 2 on, skorch's per-epoch log.
     callbacks : tuple of (name, skorch callback)
         Added to every net, e.g. the fit's epoch progress bar.
+    keep_initial : bool
+        With validation data: the initial weights count as an epoch 0, and
+        are restored when no epoch's validation loss is lower (a network that
+        starts as a good function is then never left worse on validation).
     """
 
     criterion: object
     max_epochs: int
     batch_size: int
     lr: float
+    weight_decay: float = 0.0
     device: str = "cpu"
     patience: int = None
     tol: float = 0.0
     monitor: str = "valid_loss"
     verbose: int = 0
     callbacks: tuple = ()
+    keep_initial: bool = False
 
     def early_stopping(self, has_valid):
         """Whether a fit with (``has_valid``) or without validation data stops early."""
@@ -411,6 +419,7 @@ def make_net(module, settings, *, early_stopping=False, seed=0, train_split=None
         criterion=settings.criterion,
         optimizer=torch.optim.Adam,
         lr=settings.lr,
+        optimizer__weight_decay=settings.weight_decay,
         max_epochs=settings.max_epochs,
         batch_size=settings.batch_size,
         iterator_train=SliceIterator,
@@ -460,12 +469,40 @@ def train_network(make_module, train_data, valid_data, settings, *, seed, label=
         label=label,
     )
     net.initialize()
+    initial = None
+    if settings.keep_initial and valid_data is not None:
+        initial = (_loss_on(net, valid_data), copy.deepcopy(net.module_.state_dict()))
     try:
         net.partial_fit(train_data, None)
     finally:
         # The validation tensors are not needed after fit: do not pickle them.
         net.train_split = None
+    if initial is not None:
+        keep_initial_if_better(net, *initial)
     return net
+
+
+def keep_initial_if_better(net, initial_loss, initial_state):
+    """Restore ``initial_state`` in ``net.module_`` if no epoch beat ``initial_loss``.
+
+    ``initial_loss`` is the validation loss before the first epoch (as
+    skorch computes an epoch's); with ``keep_initial`` it counts as epoch 0.
+    """
+    if initial_loss <= min(net.history[:, "valid_loss"]):
+        net.module_.load_state_dict(initial_state)
+
+
+@torch.no_grad()
+def _loss_on(net, data):
+    """``net``'s loss on ``data`` as skorch's ``valid_loss`` computes it (batch-size weighted)."""
+    total, count = 0.0, 0
+    net.module_.eval()
+    for batch in net.get_iterator(data, training=False):
+        Xb, yb = batch
+        loss = net.get_loss(net.infer(Xb), yb, X=Xb, training=False)
+        total += loss.item() * len(yb)
+        count += len(yb)
+    return total / count
 
 
 def features_and_output(module, **inputs):

@@ -69,7 +69,8 @@ def test_multioutput_regression(regression_data):
 
 def test_history_records(estimator_and_data):
     est, (X, y) = estimator_and_data
-    est.set_params(early_stopping=True, validation_fraction=0.25, n_rounds=3)
+    est.set_params(early_stopping=True, validation_fraction=0.25, n_rounds=3,
+                   round_selection="best")
     est.fit(X, y)
     keys = {"round", "train_loss", "valid_loss", "train_score", "valid_score", "aulc",
             "epochs", "seconds", "curve", "best"}
@@ -138,7 +139,7 @@ def test_aggregators(aggregator, regression_data):
     Z = reg.rounds_[0].aggregator.transform(np.ones((4, 16)))
     assert Z.shape == (4, width)
     # the second network saw raw input + compressed maps + one prediction column
-    first = reg.rounds_[1].nets[0].module_.body[0]
+    first = reg.rounds_[1].nets[0].module_.network.body[0]  # inside ContinuedRound
     assert first.in_features == X.shape[1] + width + 1
     assert np.isfinite(reg.predict(X)).all()
 

@@ -120,7 +120,7 @@ def test_members_of_different_shapes_are_refused():
         train_stacked(
             [make_module] * 2, train, None, _settings(torch.nn.MSELoss), seeds=[0]
         )
-    with pytest.raises(TypeError, match="MLPModule members only"):
+    with pytest.raises(TypeError, match="stacks MLPModule members"):
         train_stacked(
             [lambda: torch.nn.Linear(6, 2)],
             train,

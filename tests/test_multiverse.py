@@ -110,7 +110,7 @@ def test_recurrent_expansion_takes_windows(module, windows):
 def test_mlp_flattens_windows_and_expansion_sits_beside(windows):
     W, y, _ = windows
     reg = fast(R, max_epochs=3).fit(W, y)
-    first = reg.rounds_[1].nets[0].module_.body[0]
+    first = reg.rounds_[1].nets[0].module_.network.body[0]  # inside ContinuedRound
     # 3 x 16 window values + (2 compressed maps + 1 prediction)
     assert first.in_features == 48 + 3
 
@@ -288,8 +288,8 @@ y_bad = X_bad[:, 0]
 W_bad = rng.standard_normal((30, 2, 5)).astype(np.float32)
 
 BAD = [
-    ("unknown-member", {"members": ["mlp", "resnet"]}, X_bad, ValueError,
-     r"members\[1\]: unknown architecture 'resnet'; the built-in ones are"),
+    ("unknown-member", {"members": ["mlp", "resnet50"]}, X_bad, ValueError,
+     r"members\[1\]: unknown architecture 'resnet50'; the built-in ones are"),
     ("n_select-too-large", {"members": 2, "n_select": 3}, X_bad, ValueError,
      r"n_select=3 is larger than the number of members \(2\)"),
     ("members-0", {"members": 0}, X_bad, ValueError, "'members' parameter of MultiverseRE"),

@@ -12,11 +12,15 @@ from sklearn_recursive.reproduce._report import mean_std, pm
 from sklearn_recursive.reproduce.expansion import ExpansionConfig, glitch, rises
 from sklearn_recursive.reproduce.feedback import FeedbackConfig
 from sklearn_recursive.reproduce.multiverse import MultiverseConfig
+from sklearn_recursive.reproduce.real import RealConfig
 from sklearn_recursive.reproduce.speed import SpeedConfig, alternate, alternate_times
 
 TINY = {
     "expansion": [ExpansionConfig(seeds=1, n_train=120, n_test=40, rounds=3, max_epochs=2,
                                   hidden=(8,), n_components=2, cv=2)],
+    "real": [RealConfig(seeds=2, tasks=("diabetes", "iris"), n_rounds=2, max_epochs=3,
+                        models=("ridge / logistic", "single net (round 0)", "RE 0.x defaults",
+                                "RE defaults"))],
     "multiverse": [MultiverseConfig(seeds=1, datasets=("sinusoid",), variants=("RE", "MVRE"),
                                     k=2, rounds=2, max_epochs=2, n_train=100, n_test=50,
                                     n_jobs=1)],
@@ -39,9 +43,10 @@ def test_report_and_plots_are_written(report):
     assert text.startswith("# sklearn-recursive: what the package reproduces")
     assert "- command: `pytest tiny`" in text and "device cpu" in text
     assert "## 1. Recurrent Expansion on the noisy sinusoid" in text
-    assert "## 2. Multiverse Recurrent Expansion" in text
-    assert "## 3. FeedbackSegmenter" in text
-    assert "## 4. Speed" in text
+    assert "## 2. Recurrent Expansion on real data" in text
+    assert "## 3. Multiverse Recurrent Expansion" in text
+    assert "## 4. FeedbackSegmenter" in text
+    assert "## 5. Speed" in text
     assert "### Noisy sinusoid" in text  # the multiverse's headings sit below the section's
     for png in ("re_rounds.png", "multiverse_rounds.png", "feedback_f1_fixed.png",
                 "feedback_steps_fixed.png"):
@@ -63,6 +68,13 @@ def test_report_tables_hold_measured_numbers(report):
         assert len(re.findall(rf"^\| {comparison} \| .* \| \d+\.\d{{3}} \| \d+\.\d{{3}} \|",
                               text, flags=re.M)) >= 2
     assert "nan" not in text.lower()
+    # the real-data tables: every cell of the tasks' rows is measured
+    for task in ("diabetes (331/111)", "iris (112/38)"):
+        row = next(line for line in text.splitlines() if line.startswith(f"| {task} |"))
+        assert len(re.findall(r"\d\.\d{3} ± \d\.\d{3}", row)) == 4, row
+    assert re.search(r"^\| diabetes \| [+-]\d\.\d{3} \| \d\.\d{3} \| (tie|better|worse) \|$",
+                     text, flags=re.M)
+    assert "geometric mean" in text
 
 
 def test_glitch():
