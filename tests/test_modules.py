@@ -22,6 +22,10 @@ SMALL = {
     "gru": dict(hidden_size=5, num_layers=2, hidden=6),
     "lstm": dict(hidden_size=5, hidden=6),
     "transformer": dict(d_model=8, nhead=2, num_layers=2, dim_feedforward=16, hidden=6),
+    "fcn": dict(filters=(4, 6, 5), hidden=6),
+    "resnet": dict(filters=(4, 6), hidden=6),
+    "inception": dict(n_filters=3, bottleneck=2, depth=4, hidden=6),
+    "rocket": dict(num_features=3 * 84, hidden=6),
 }
 INPUTS = {"2d": LENGTH, "3d": (CHANNELS, LENGTH)}
 CASES = [
