@@ -2,7 +2,16 @@
 
 from ._expansion import ExpansionRound
 from ._feedback import FeedbackSegmenter
-from ._modules import CNNModule, MLPModule, RecurrentModule, TransformerModule
+from ._modules import (
+    CNNModule,
+    FCNModule,
+    InceptionModule,
+    MLPModule,
+    RecurrentModule,
+    ResNetModule,
+    RocketModule,
+    TransformerModule,
+)
 from ._multiverse import MultiverseRE
 from ._recurrent_expansion import RecurrentExpansionClassifier, RecurrentExpansionRegressor
 from ._training import DivergenceError
@@ -13,12 +22,16 @@ __all__ = [
     "CNNModule",
     "DivergenceError",
     "ExpansionRound",
+    "FCNModule",
     "FeedbackSegmenter",
+    "InceptionModule",
     "MLPModule",
     "MultiverseRE",
     "RecurrentExpansionClassifier",
     "RecurrentExpansionRegressor",
     "RecurrentModule",
+    "ResNetModule",
+    "RocketModule",
     "TransformerModule",
     "__version__",
 ]

@@ -70,7 +70,8 @@ class MultiverseRE(MetaEstimatorMixin, BaseEstimator):
         An int k: k copies of the estimator's network with different seeds.
         A list: one member per item, each an architecture name (``"mlp"``
         -- with the estimator's ``hidden_layer_sizes`` --, ``"cnn"``,
-        ``"gru"``, ``"lstm"``, ``"transformer"``), a module callable
+        ``"gru"``, ``"lstm"``, ``"transformer"``, ``"fcn"``, ``"resnet"``,
+        ``"inception"``, ``"rocket"``), a module callable
         ``module(n_features, n_expansion, n_outputs)`` following the module
         contract (see `RecurrentExpansionRegressor`), or a ``(name, spec)``
         pair naming either, e.g. ``("wide", functools.partial(MLPModule,

@@ -384,9 +384,14 @@ _COMMON_PARAMS_DOC = """
         other rows get the mean of the fold networks. An int gives a shuffled
         (stratified, for classifiers) K-fold seeded by ``random_state``.
 
-    module : callable or None, default=None
-        A custom network: ``module(n_features, n_expansion, n_outputs)``
-        returns a ``torch.nn.Module`` with ``forward(X, Z)`` (outputs,
+    module : str, callable or None, default=None
+        The round network. None: the MLP of ``hidden_layer_sizes``. A name:
+        a built-in network, ``"mlp"``, ``"cnn"``, ``"gru"``, ``"lstm"``,
+        ``"transformer"`` or, for time-series windows, ``"fcn"``,
+        ``"resnet"``, ``"inception"``, ``"rocket"`` (see their classes in
+        ``sklearn_recursive``). Or a custom network:
+        ``module(n_features, n_expansion, n_outputs)`` returns a
+        ``torch.nn.Module`` with ``forward(X, Z)`` (outputs,
         ``(n_samples, n_outputs)``; logits for classifiers) and
         ``features(X, Z)`` (the feature maps passed on, ``(n_samples,
         n_maps)``). ``X`` is the raw input, ``Z`` the expansion vector

@@ -132,7 +132,11 @@ def run(config, log):
     """Fit every model on every task and seed; ``{task name: (task, {label: Cell})}``."""
     results = {}
     labels = config.labels()
-    for task in load_tasks(names=config.tasks):
+    skipped = {}
+    tasks = load_tasks(names=config.tasks, skipped=skipped)
+    for name, reason in skipped.items():
+        log(f"real data: {name} skipped ({reason}; pip install -e '.[bench]')")
+    for task in tasks:
         log(f"real data: {task.describe()}")
         cells = {label: Cell() for label in labels}
         for seed in range(config.seeds):
