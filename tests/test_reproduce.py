@@ -14,6 +14,7 @@ from sklearn_recursive.reproduce.feedback import FeedbackConfig
 from sklearn_recursive.reproduce.multiverse import MultiverseConfig
 from sklearn_recursive.reproduce.real import RealConfig
 from sklearn_recursive.reproduce.speed import SpeedConfig, alternate, alternate_times
+from sklearn_recursive.reproduce.timeseries import TimeSeriesConfig
 
 TINY = {
     "expansion": [ExpansionConfig(seeds=1, n_train=120, n_test=40, rounds=3, max_epochs=2,
@@ -26,6 +27,9 @@ TINY = {
                                     n_jobs=1)],
     "feedback": [FeedbackConfig(seeds=1, train=4, test=4, size=8, sigmas=(0, 4), sizes=(2,),
                                 updates=2, channels=2, steps=2, ablations=("no decay",))],
+    # without aeon (the tests' install) its tasks are skipped, and the report says so
+    "timeseries": [TimeSeriesConfig(seeds=1, tasks=("ItalyPowerDemand",), n_rounds=1,
+                                    max_epochs=2, models=("ridge / logistic", "fcn"))],
     "speed": [SpeedConfig(repeats=1, rows=300, epochs=1, rounds=2, round_rows=150, members=2,
                           member_rows=150, feedback_steps=(2,), feedback_batch=2)],
 }
@@ -47,6 +51,7 @@ def test_report_and_plots_are_written(report):
     assert "## 3. Multiverse Recurrent Expansion" in text
     assert "## 4. FeedbackSegmenter" in text
     assert "## 5. Speed" in text
+    assert "## 6. Time-series members" in text
     assert "### Noisy sinusoid" in text  # the multiverse's headings sit below the section's
     for png in ("re_rounds.png", "multiverse_rounds.png", "feedback_f1_fixed.png",
                 "feedback_steps_fixed.png"):

@@ -1,7 +1,7 @@
 """Reproduce the seed papers' claims: ``python -m sklearn_recursive reproduce``.
 
     python -m sklearn_recursive reproduce [--quick] [--out DIR] [--device auto]
-        [--sections expansion real multiverse feedback speed]
+        [--sections expansion real multiverse feedback speed timeseries]
 
 Runs the experiments with progress on stderr and writes ``DIR/report.md``
 with its PNG plots beside it. Every table states its data sizes, seeds and
@@ -9,8 +9,8 @@ spread; the report's header gives the device, the versions and the date.
 ``--quick`` is a small setting for 2 CPU cores; the full setting uses CUDA
 when present (``--device auto``).
 
-Each experiment module (`expansion`, `real`, `multiverse`, `feedback`, `speed`) has a config
-dataclass with
+Each experiment module (`expansion`, `real`, `multiverse`, `feedback`, `speed`,
+`timeseries`) has a config dataclass with
 a ``quick()`` setting, a ``run(config, log)`` that returns results, and
 ``tables`` and ``figures`` that render them.
 """
@@ -19,7 +19,7 @@ import dataclasses
 import sys
 
 from .._training import resolve_device
-from . import expansion, feedback, multiverse, real, speed
+from . import expansion, feedback, multiverse, real, speed, timeseries
 from ._report import Progress, Report
 
 __all__ = ["SECTIONS", "add_arguments", "main", "reproduce", "run_from_args"]
@@ -35,6 +35,8 @@ SECTIONS = {
     "feedback": (feedback, "FeedbackSegmenter: feedback vs feed-forward on noisy shapes",
                  feedback.FeedbackConfig),
     "speed": (speed, "Speed: ratios measured side by side", speed.SpeedConfig),
+    "timeseries": (timeseries, "Time-series members against random-convolution classifiers",
+                   timeseries.TimeSeriesConfig),
 }
 
 

@@ -12,22 +12,23 @@ change one thing each. Every model but RE sees X through a StandardScaler
 (RE standardises X itself).
 """
 
-import time
-import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
-from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.linear_model import LogisticRegression, RidgeCV
-from sklearn.metrics import accuracy_score, r2_score
-from sklearn.neural_network import MLPClassifier, MLPRegressor
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
 
 from .. import MultiverseRE, RecurrentExpansionClassifier, RecurrentExpansionRegressor
 from ._real_data import load_tasks
 from ._report import markdown_table, mean_std
+from ._suite import (
+    PEERS,
+    geometric_mean,
+    peer_model,
+    run_suite,
+    score,
+    score_table,
+    seconds_table,
+    time_ratios,
+)
 
 # The settings before the rounds issue (0.x): fresh rounds, best validation round.
 OLD_DEFAULTS = dict(round_init="random", round_selection="best", weight_decay=0.0)
@@ -42,7 +43,6 @@ CANDIDATES = {
     "defaults + weight_decay=1e-3": {"weight_decay": 1e-3},
     "defaults + batch_size=32": {"batch_size": 32},
 }
-PEERS = ("ridge / logistic", "sklearn MLP", "HistGradientBoosting")
 SINGLE = "single net (round 0)"
 MULTIVERSE = "seed multiverse (5)"
 
@@ -80,103 +80,41 @@ class RealConfig:
 
 
 def make_model(label, kind, seed, config):
-    """The unfitted model called ``label`` for a task of ``kind``, seeded by ``seed``."""
+    """The unfitted model called ``label`` for a task of ``kind``, seeded by ``seed``.
+
+    None for "single net (round 0)", which is read off the "RE defaults" fit.
+    """
     regression = kind == "regression"
-
-    def scaled(model):
-        return make_pipeline(StandardScaler(), model)
-
-    if label == "ridge / logistic":
-        return scaled(RidgeCV(alphas=np.logspace(-3, 3, 13)) if regression
-                      else LogisticRegression(max_iter=5000))
-    if label == "sklearn MLP":
-        MLP = MLPRegressor if regression else MLPClassifier
-        return scaled(MLP(hidden_layer_sizes=(64, 64), max_iter=500, random_state=seed))
-    if label == "HistGradientBoosting":
-        HGB = HistGradientBoostingRegressor if regression else HistGradientBoostingClassifier
-        return scaled(HGB(random_state=seed))
-    RE = RecurrentExpansionRegressor if regression else RecurrentExpansionClassifier
-    common = dict(n_rounds=config.n_rounds, max_epochs=config.max_epochs,
-                  device=config.device, random_state=seed)
-    common.update(CANDIDATES.get(label, {}))
-    if label == MULTIVERSE:
-        return MultiverseRE(RE(**common), members=5, random_state=seed)
-    if label == SINGLE:  # read off the RE defaults' round 0
+    if label in PEERS:
+        return peer_model(label, regression, seed)
+    if label == SINGLE:
         return None
-    return RE(**common)
+    RE = RecurrentExpansionRegressor if regression else RecurrentExpansionClassifier
+    params = dict(n_rounds=config.n_rounds, max_epochs=config.max_epochs,
+                  device=config.device, random_state=seed)
+    params.update(CANDIDATES.get(label, {}))
+    if label == MULTIVERSE:
+        return MultiverseRE(RE(**params), members=5, random_state=seed)
+    return RE(**params)
 
 
-def _score(kind, y, pred):
-    return float(r2_score(y, pred) if kind == "regression" else accuracy_score(y, pred))
-
-
-def _fit_score(model, task):
-    start = time.perf_counter()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        model.fit(task.X_train, task.y_train)
-    seconds = time.perf_counter() - start
-    return _score(task.kind, task.y_test, model.predict(task.X_test)), seconds
-
-
-@dataclass
-class Cell:
-    """One model on one task: test scores and fit seconds per seed."""
-
-    scores: list = field(default_factory=list)
-    seconds: list = field(default_factory=list)
-    best_rounds: list = field(default_factory=list)
+def _round_zero(label, model, task, cells):
+    """After an "RE defaults" fit, its round 0 is the "single net" column."""
+    if label == "RE defaults" and SINGLE in cells:
+        first = next(model.staged_predict(task.X_test))
+        cells[SINGLE].scores.append(score(task.kind, task.y_test, first))
+        cells[SINGLE].seconds.append(np.nan)
 
 
 def run(config, log):
     """Fit every model on every task and seed; ``{task name: (task, {label: Cell})}``."""
-    results = {}
-    labels = config.labels()
     skipped = {}
     tasks = load_tasks(names=config.tasks, skipped=skipped)
     for name, reason in skipped.items():
         log(f"real data: {name} skipped ({reason}; pip install -e '.[bench]')")
-    for task in tasks:
-        log(f"real data: {task.describe()}")
-        cells = {label: Cell() for label in labels}
-        for seed in range(config.seeds):
-            for label in labels:
-                if label == SINGLE:
-                    continue
-                model = make_model(label, task.kind, seed, config)
-                score, seconds = _fit_score(model, task)
-                cell = cells[label]
-                cell.scores.append(score)
-                cell.seconds.append(seconds)
-                if hasattr(model, "best_round_"):
-                    cell.best_rounds.append(model.best_round_)
-                if label == "RE defaults" and SINGLE in cells:
-                    first = next(model.staged_predict(task.X_test))
-                    cells[SINGLE].scores.append(_score(task.kind, task.y_test, first))
-                    cells[SINGLE].seconds.append(np.nan)
-            log(f"  seed {seed}: " + ", ".join(
-                f"{label} {cells[label].scores[-1]:.3f}" for label in labels
-                if cells[label].scores))
-        results[task.name] = (task, cells)
-    return results
-
-
-def _ranks(means):
-    """Rank of each column on one task, 1 = best; ties share the mean rank."""
-    from scipy.stats import rankdata
-
-    return rankdata(-np.asarray(means), method="average", nan_policy="omit")
-
-
-def summary(results, kind, labels):
-    """Per label: mean score over the tasks of ``kind``, mean rank, mean fit seconds."""
-    rows = [cells for task, cells in results.values() if task.kind == kind]
-    if not rows:
-        return {}
-    means = np.array([[mean_std(cells[label].scores)[0] for label in labels] for cells in rows])
-    ranks = np.array([_ranks(m) for m in means])
-    return {label: (float(np.nanmean(means[:, j])), float(np.nanmean(ranks[:, j])))
-            for j, label in enumerate(labels)}
+    return run_suite(tasks, config.labels(),
+                     lambda label, kind, seed: make_model(label, kind, seed, config),
+                     config.seeds, log, "real data", after_fit=_round_zero)
 
 
 def round0_check(results, label="RE defaults"):
@@ -197,30 +135,13 @@ def tables(config, results):
     labels = config.labels()
     out = []
     for kind, metric in (("regression", "test R²"), ("classification", "test accuracy")):
-        rows = []
-        for name, (task, cells) in results.items():
-            if task.kind != kind:
-                continue
-            row = [f"{name} ({len(task.X_train)}/{len(task.X_test)})"]
-            for label in labels:
-                mean, std = mean_std(cells[label].scores)
-                row.append("-" if np.isnan(mean) else f"{mean:.3f} ± {std:.3f}")
-            rows.append(row)
-        if not rows:
+        lines = score_table(results, kind, labels,
+                            lambda task: f"{task.name} ({len(task.X_train)}/{len(task.X_test)})")
+        if not lines:
             continue
-        summ = summary(results, kind, labels)
-        rows.append(["**mean score**", *(f"{summ[label][0]:.3f}" for label in labels)])
-        rows.append(["**mean rank**", *(f"{summ[label][1]:.2f}" for label in labels)])
         out.append((f"{kind}: {metric}, mean ± std over {config.seeds} seeds "
-                    "(task: train/test rows)", markdown_table(["task", *labels], rows)))
-        secs = []
-        for name, (task, cells) in results.items():
-            if task.kind == kind:
-                secs.append([name, *(f"{np.nanmean(cells[label].seconds):.1f}"
-                                     if cells[label].seconds and
-                                     not np.all(np.isnan(cells[label].seconds)) else "-"
-                                     for label in labels)])
-        out.append((f"{kind}: mean fit seconds", markdown_table(["task", *labels], secs)))
+                    "(task: train/test rows)", lines))
+        out.append((f"{kind}: mean fit seconds", seconds_table(results, kind, labels)))
     checks = round0_check(results)
     if checks:
         rows = [[name, f"{diff:+.3f}", f"{std:.3f}", verdict]
@@ -228,16 +149,11 @@ def tables(config, results):
         out.append(("RE defaults against their own round 0 (mean difference; std = the larger "
                     "of the two)", markdown_table(["task", "RE − round 0", "std", "verdict"],
                                                   rows)))
-    ratios = []
-    for _, cells in results.values():
-        if "RE defaults" in cells and "RE 0.x defaults" in cells:
-            new = np.mean(cells["RE defaults"].seconds)
-            old = np.mean(cells["RE 0.x defaults"].seconds)
-            ratios.append(new / old)
-    if ratios:
+    if "RE defaults" in labels and "RE 0.x defaults" in labels:
+        ratios = time_ratios(results, "RE defaults", "RE 0.x defaults")
         out.append(("fit time of RE defaults / RE 0.x defaults, per task (same run)",
-                    [", ".join(f"{r:.2f}" for r in ratios) +
-                     f"; geometric mean {float(np.exp(np.mean(np.log(ratios)))):.2f}"]))
+                    [", ".join(f"{r:.2f}" for r in ratios)
+                     + f"; geometric mean {geometric_mean(ratios):.2f}"]))
     return out
 
 

@@ -1,0 +1,187 @@
+"""What the suites on real data share: the usual peers, the loop, the tables.
+
+`real` (RE on tabular tasks) and `timeseries` (time-series members against
+MiniRocket) each define their tasks and their models; the loop over tasks,
+seeds and models, the score and seconds tables, ranks and time ratios are
+written once, here.
+"""
+
+import time
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression, RidgeCV
+from sklearn.metrics import accuracy_score, r2_score
+from sklearn.neural_network import MLPClassifier, MLPRegressor
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from ._report import markdown_table, mean_std
+
+PEERS = ("ridge / logistic", "sklearn MLP", "HistGradientBoosting")
+
+
+def peer_model(label, regression, seed, prepare=None):
+    """One of `PEERS`, behind a StandardScaler (after ``prepare``, e.g. a flattening step)."""
+    if label == "ridge / logistic":
+        model = (RidgeCV(alphas=np.logspace(-3, 3, 13)) if regression
+                 else LogisticRegression(max_iter=5000))
+    elif label == "sklearn MLP":
+        MLP = MLPRegressor if regression else MLPClassifier
+        model = MLP(hidden_layer_sizes=(64, 64), max_iter=500, random_state=seed)
+    elif label == "HistGradientBoosting":
+        HGB = HistGradientBoostingRegressor if regression else HistGradientBoostingClassifier
+        model = HGB(random_state=seed)
+    else:
+        raise ValueError(f"unknown peer {label!r}; the peers are {PEERS}.")
+    steps = [] if prepare is None else [prepare]
+    return make_pipeline(*steps, StandardScaler(), model)
+
+
+def score(kind, y, pred):
+    """Test R² (regression) or accuracy (classification)."""
+    return float(r2_score(y, pred) if kind == "regression" else accuracy_score(y, pred))
+
+
+def fit_score(model, task):
+    """Fit ``model`` on ``task``'s training rows; its test score and fit seconds."""
+    start = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(task.X_train, task.y_train)
+    seconds = time.perf_counter() - start
+    return score(task.kind, task.y_test, model.predict(task.X_test)), seconds
+
+
+@dataclass
+class Cell:
+    """One model on one task: test scores and fit seconds per seed."""
+
+    scores: list = field(default_factory=list)
+    seconds: list = field(default_factory=list)
+    best_rounds: list = field(default_factory=list)
+
+
+def run_suite(tasks, labels, make_model, seeds, log, prefix, after_fit=None):
+    """Fit every model on every task and seed: ``{task name: (task, {label: Cell})}``.
+
+    ``make_model(label, kind, seed)`` returns the unfitted model, or None for a
+    column that another fit fills in: ``after_fit(label, model, task,
+    cells)`` is called after every fit.
+    """
+    results = {}
+    for task in tasks:
+        log(f"{prefix}: {task.describe()}")
+        cells = {label: Cell() for label in labels}
+        for seed in range(seeds):
+            for label in labels:
+                model = make_model(label, task.kind, seed)
+                if model is None:
+                    continue
+                test_score, seconds = fit_score(model, task)
+                cell = cells[label]
+                cell.scores.append(test_score)
+                cell.seconds.append(seconds)
+                if hasattr(model, "best_round_"):
+                    cell.best_rounds.append(model.best_round_)
+                if after_fit is not None:
+                    after_fit(label, model, task, cells)
+            log(f"  seed {seed}: " + ", ".join(
+                f"{label} {cells[label].scores[-1]:.3f}" for label in labels
+                if cells[label].scores))
+        results[task.name] = (task, cells)
+    return results
+
+
+def _ranks(means):
+    """Rank of each column on one task, 1 = best; ties share the mean rank."""
+    from scipy.stats import rankdata
+
+    return rankdata(-np.asarray(means), method="average", nan_policy="omit")
+
+
+def summary(results, kind, labels):
+    """Per label: mean score over the tasks of ``kind``, and mean rank."""
+    rows = [cells for task, cells in results.values() if task.kind == kind]
+    if not rows:
+        return {}
+    means = np.array([[mean_std(cells[label].scores)[0] for label in labels] for cells in rows])
+    ranks = np.array([_ranks(m) for m in means])
+    return {label: (float(np.nanmean(means[:, j])), float(np.nanmean(ranks[:, j])))
+            for j, label in enumerate(labels)}
+
+
+def score_table(results, kind, labels, row_label):
+    """Markdown lines: mean ± std per task and label, then mean score and mean rank."""
+    rows = []
+    for task, cells in results.values():
+        if task.kind != kind:
+            continue
+        row = [row_label(task)]
+        for label in labels:
+            mean, std = mean_std(cells[label].scores)
+            row.append("-" if np.isnan(mean) else f"{mean:.3f} ± {std:.3f}")
+        rows.append(row)
+    if not rows:
+        return []
+    summ = summary(results, kind, labels)
+    rows.append(["**mean score**", *(f"{summ[label][0]:.3f}" for label in labels)])
+    rows.append(["**mean rank**", *(f"{summ[label][1]:.2f}" for label in labels)])
+    return markdown_table(["task", *labels], rows)
+
+
+def seconds_table(results, kind, labels):
+    """Markdown lines: mean fit seconds per task and label ("-" where none was timed)."""
+    rows = []
+    for name, (task, cells) in results.items():
+        if task.kind == kind:
+            rows.append([name, *(f"{np.nanmean(cells[label].seconds):.1f}"
+                                 if cells[label].seconds
+                                 and not np.all(np.isnan(cells[label].seconds)) else "-"
+                                 for label in labels)])
+    return markdown_table(["task", *labels], rows)
+
+
+def time_ratios(results, label, reference, kinds=("regression", "classification")):
+    """Per task of ``kinds``: ``label``'s mean fit seconds over ``reference``'s."""
+    return [float(np.mean(cells[label].seconds) / np.mean(cells[reference].seconds))
+            for task, cells in results.values()
+            if task.kind in kinds and cells[label].seconds and cells[reference].seconds]
+
+
+def geometric_mean(values):
+    return float(np.exp(np.mean(np.log(values))))
+
+
+def command_line(section, config_class, argv=None, doc=None):
+    """The benchmarks' command line over a suite ``section`` (`real`, `timeseries`).
+
+    ``--quick`` is ``config_class.quick()``; ``--seeds``, ``--tasks`` and
+    ``--models`` replace its fields. Prints the section's tables.
+    """
+    import argparse
+    import dataclasses
+    import sys
+
+    from ._report import Progress
+
+    parser = argparse.ArgumentParser(description=(doc or section.__doc__).splitlines()[0])
+    parser.add_argument("--quick", action="store_true",
+                        help=" ".join(config_class.quick.__doc__.split("\n\n")[0].split()))
+    parser.add_argument("--seeds", type=int, default=None)
+    parser.add_argument("--tasks", nargs="+", default=None)
+    parser.add_argument("--models", nargs="+", default=None)
+    parser.add_argument("--device", default="auto")
+    args = parser.parse_args(argv)
+    config = (config_class.quick if args.quick else config_class)(device=args.device)
+    changes = {"seeds": args.seeds, "tasks": args.tasks and tuple(args.tasks),
+               "models": args.models and tuple(args.models)}
+    config = dataclasses.replace(config, **{k: v for k, v in changes.items() if v is not None})
+    print(f"{section.__doc__.splitlines()[0]}\nSetting: {config.describe()}\n")
+    results = section.run(config, Progress(sys.stderr))
+    for title, lines in section.tables(config, results):
+        print(f"{title}\n")
+        print("\n".join(lines), "\n", flush=True)
