@@ -147,13 +147,15 @@ class ContinuedRound(torch.nn.Module):
     ``yhat_prev`` is the previous round's prediction (the last ``n_outputs``
     columns of the expansion ``Z``), ``link`` turns it back into outputs
     (identity for regression, ``log`` of the probabilities for
-    classification: its softmax is the previous probabilities) and ``gate``,
-    one weight per output, starts at zero (as ReZero's residual gates,
-    Bachlechner et al. 2020). Training can then only move the round away
-    from the previous round's prediction where the loss improves, and early
-    stopping on validation rows keeps it where validation improves.
-    ``network`` is any module of the contract; its feature maps are the
-    round's maps.
+    classification: its softmax is the previous probabilities) and ``gate``
+    has one weight per output. The correction starts at zero: a network
+    whose output layer is a linear ``head`` (every built-in one) gets that
+    layer zeroed and the gate at 1, so that the correction learns at full
+    speed; any other network gets the gate at 0 (as ReZero's residual gates,
+    Bachlechner et al. 2020; slower to get going under Adam). Early stopping
+    on validation rows (`keep_initial_if_better`) then keeps the round where
+    validation improves. ``network`` is any module of the contract; its
+    feature maps are the round's maps.
     """
 
     def __init__(self, network, n_outputs, link="identity"):
@@ -168,7 +170,8 @@ class ContinuedRound(torch.nn.Module):
             # a zero output layer: the correction starts at 0 and learns at full speed
             with torch.no_grad():
                 head.weight.zero_()
-                head.bias.zero_()
+                if head.bias is not None:
+                    head.bias.zero_()
             start = 1.0
         else:  # any other network: a gate at 0 (slower to get going under Adam)
             start = 0.0

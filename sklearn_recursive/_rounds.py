@@ -104,7 +104,7 @@ class Chain:
         ``"previous"``: rounds after the first are `ContinuedRound` networks
         that start as the previous round's function.
     selection : {"best", "one_se"}
-        How ``best_round`` is chosen among the fitted rounds (`select_round`).
+        How ``best_round`` is chosen among the fitted rounds (`one_se_round`).
     row_loss : callable or None
         ``row_loss(y, yhat)``: the per-row losses whose mean is ``loss``;
         needed by ``selection="one_se"``.

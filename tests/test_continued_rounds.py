@@ -213,3 +213,38 @@ def test_stacked_continued_members_train_as_one_by_one():
     for a, b in zip(stacked.history_, alone.history_):
         assert [m["epochs"] for m in a["members"]] == [m["epochs"] for m in b["members"]]
     np.testing.assert_allclose(stacked.predict(X), alone.predict(X), rtol=1e-4, atol=1e-4)
+
+
+class _NoHead(torch.nn.Module):
+    """A contract network without a ``head`` attribute."""
+
+    def __init__(self, n_features, n_expansion, n_outputs):
+        super().__init__()
+        self.body = torch.nn.Linear(n_features + n_expansion, 4)
+        self.out = torch.nn.Linear(4, n_outputs, bias=False)
+
+    def features(self, X, Z=None):
+        return torch.relu(self.body(torch.cat([X, Z], dim=1)))
+
+    def forward(self, X, Z=None):
+        return self.out(self.features(X, Z))
+
+
+@pytest.mark.parametrize("make, gate", [
+    (lambda: _NoHead(3, 4, 2), 0.0),  # no head: the gate starts at 0
+    (lambda: MLPModule(3, 4, 2, (5,)), 1.0),  # a zeroed head, the gate at 1
+])
+def test_the_correction_starts_at_zero_with_or_without_a_head(make, gate):
+    torch.manual_seed(0)
+    module = ContinuedRound(make(), n_outputs=2)
+    assert module.gate.tolist() == [gate, gate]
+    X, Z = torch.randn(5, 3), torch.randn(5, 4)
+    assert torch.equal(module(X, Z), Z[:, -2:])
+
+
+def test_a_head_without_bias_is_zeroed():
+    net = MLPModule(3, 4, 2, (5,))
+    net.head = torch.nn.Linear(5, 2, bias=False)
+    module = ContinuedRound(net, n_outputs=2)
+    X, Z = torch.randn(5, 3), torch.randn(5, 4)
+    assert torch.equal(module(X, Z), Z[:, -2:])

@@ -31,6 +31,9 @@ def _expected_failed_checks(estimator):
         fast(RecurrentExpansionRegressor),
         fast(RecurrentExpansionClassifier),
         fast(RecurrentExpansionRegressor, early_stopping=True),
+        # the original fresh rounds and lowest-validation-loss round
+        fast(RecurrentExpansionClassifier, early_stopping=True, round_init="random",
+             round_selection="best"),
         fast(RecurrentExpansionClassifier, early_stopping=True, cv=2),
         MultiverseRE(fast(RecurrentExpansionRegressor), members=["mlp", "mlp", "cnn"]),
         MultiverseRE(
