@@ -132,12 +132,18 @@ class MemberTask:
         ``yhat`` -> network outputs again (the inverse of ``output_fn`` up
         to a constant): how a `ContinuedRound` starts from the previous
         round's prediction.
+    fold_stopping : bool
+        With folds and no validation rows: each fold network stops early on
+        its own held-out fold (and keeps its best epoch), so that every
+        training row validates exactly one network and none is held out of
+        training altogether.
     """
 
     settings: TrainSettings
     output_fn: object
     n_outputs: int
     link: str = "identity"
+    fold_stopping: bool = False
 
 
 class ContinuedRound(torch.nn.Module):
@@ -307,7 +313,10 @@ def _fit_one(task, make_module, seed, train, valid_data, folds, name):
     for fold, (train_idx, held_idx) in enumerate(index_sets):
         data = _dataset(train, device, rows=train_idx)
         label = name if folds is None else f"{name} fold {fold}"
-        net = train_network(make_module, data, valid_data, task.settings, seed=int(seed),
+        stop_on = valid_data
+        if held_idx is not None and valid_data is None and task.fold_stopping:
+            stop_on = _dataset(train, device, rows=held_idx)
+        net = train_network(make_module, data, stop_on, task.settings, seed=int(seed),
                             label=label)
         nets.append(net)
         feats, out = run_module(net.module_, data.X if held_idx is None else all_rows)

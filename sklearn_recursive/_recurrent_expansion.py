@@ -201,14 +201,11 @@ class _BaseRecurrentExpansion(BaseEstimator):
             splitter = check_cv(self.cv, y_enc, classifier=classifier)
         folds = list(splitter.split(X, y_enc if classifier else None))
         n = len(X)
-        rows = (" left after early stopping's validation split (early_stopping=True)"
-                if self.early_stopping else "")
         top = max(int(max(np.max(tr, initial=-1), np.max(te, initial=-1))) for tr, te in folds)
         if top >= n:
             raise ValueError(
-                f"cv gives row index {top}, but cross-fitting splits the {n} training rows"
-                f"{rows}. Use an int or a splitter such as KFold that splits the rows it is "
-                "given, or early_stopping=False."
+                f"cv gives row index {top}, but cross-fitting splits the {n} training rows. "
+                "Use an int or a splitter such as KFold that splits the rows it is given."
             )
         held = np.bincount(np.concatenate([te for _, te in folds]), minlength=n)
         if not np.all(held == 1):
@@ -241,7 +238,8 @@ class _BaseRecurrentExpansion(BaseEstimator):
             tol=self.tol,
             verbose=self.verbose,
         )
-        return MemberTask(settings, self._output_fn, n_outputs, self._link)
+        return MemberTask(settings, self._output_fn, n_outputs, self._link,
+                          fold_stopping=self.early_stopping and self.cv is not None)
 
     def _chain(self, n_outputs, device):
         return Chain(
@@ -259,11 +257,17 @@ class _BaseRecurrentExpansion(BaseEstimator):
             round_init=self.round_init,
             selection=self.round_selection,
             row_loss=self._row_loss,
+            oof=self.cv is not None,
+            stop_rounds=self.early_stopping,
         )
 
     def _split_rows(self, rows, seed):
-        """``(train, valid)`` `Rows`: the held-out validation rows, or None."""
-        if not self.early_stopping:
+        """``(train, valid)`` `Rows`: the held-out validation rows, or None.
+
+        None without early stopping, and with ``cv``: every row trains, and
+        the held-out folds validate.
+        """
+        if not self.early_stopping or self.cv is not None:
             return rows, None
         n_valid = int(np.ceil(self.validation_fraction * len(rows)))
         if n_valid < 1 or len(rows) - n_valid < 2:
@@ -376,13 +380,19 @@ _COMMON_PARAMS_DOC = """
         the number of feature maps.
 
     cv : None, int or cross-validation splitter, default=None
-        How the IMTs (maps and predictions) of the *training* rows are made.
-        None: in-sample, by the network that trained on them, as in the
-        original method. An int k or a splitter: cross-fitted -- each round
-        trains one network per fold, all from the same initial weights, and a
-        training row's IMTs come from the network that did not see it;
-        other rows get the mean of the fold networks. An int gives a shuffled
-        (stratified, for classifiers) K-fold seeded by ``random_state``.
+        How the IMTs (maps and predictions) of the *training* rows are made,
+        and which rows validate. None: in-sample, by the network that
+        trained on them, as in the original method; ``early_stopping`` then
+        holds out ``validation_fraction`` of the rows. An int k or a
+        splitter: cross-fitted -- each round trains one network per fold,
+        all from the same initial weights, each on the rows of the other
+        folds; a training row's IMTs come from the network that did not see
+        it, other rows get the mean of the fold networks. No row is held
+        out: with ``early_stopping`` each fold network stops early on its
+        own held-out fold, and every round is scored on the out-of-fold
+        predictions of all training rows (``history_[i]["selection_loss"]``),
+        which choose ``best_round_``. An int gives a shuffled (stratified,
+        for classifiers) K-fold seeded by ``random_state``.
 
     module : str, callable or None, default=None
         The round network. None: the MLP of ``hidden_layer_sizes``. A name:
@@ -424,8 +434,9 @@ _COMMON_PARAMS_DOC = """
         worse than round 0.
 
     round_selection : {"one_se", "best"}, default="one_se"
-        How ``best_round_`` is chosen with ``early_stopping``. ``"best"``:
-        the round of lowest validation loss. ``"one_se"``: the earliest
+        How ``best_round_`` is chosen from the rows that score the rounds
+        (the held-out rows with ``early_stopping``, every training row out
+        of fold with ``cv``). ``"best"``: the round of lowest validation loss. ``"one_se"``: the earliest
         round whose validation loss is within one standard error of the
         lowest (the standard error of the per-row loss difference between
         the two rounds, on the same validation rows): the one-standard-error
@@ -434,19 +445,24 @@ _COMMON_PARAMS_DOC = """
         way either way.
 
     early_stopping : bool, default=True
-        Hold out ``validation_fraction`` of the rows (stratified for
-        classifiers) once, for the whole fit, and use them to detect the
-        representation glitch: each round is scored on them (run through the
-        chain like new data), rounds stop after ``n_iter_no_change`` rounds
-        without improving, and ``best_round_`` is chosen among the fitted
-        rounds by ``round_selection``. Each network also stops after ``n_iter_no_change``
-        epochs without improving its validation loss and keeps its best
-        weights. With False, every row trains, all ``n_rounds`` rounds are
-        fitted and the last one is used -- on small noisy data the in-sample
-        expansion then tends to overfit round after round.
+        Without ``cv``: hold out ``validation_fraction`` of the rows
+        (stratified for classifiers) once, for the whole fit, and use them
+        to detect the representation glitch: each round is scored on them
+        (run through the chain like new data), rounds stop after
+        ``n_iter_no_change`` rounds without improving, and ``best_round_``
+        is chosen among the fitted rounds by ``round_selection``. Each
+        network also stops after ``n_iter_no_change`` epochs without
+        improving its validation loss and keeps its best weights. With
+        ``cv``, the same, on the held-out folds instead (see ``cv``). With
+        False, every network trains ``max_epochs`` and all ``n_rounds``
+        rounds are fitted; without ``cv`` the last one is used -- on small
+        noisy data the in-sample expansion then tends to overfit round after
+        round -- and with ``cv`` the out-of-fold predictions still choose
+        ``best_round_``.
 
     validation_fraction : float, default=0.1
-        Fraction of rows held out when ``early_stopping=True``.
+        Fraction of rows held out when ``early_stopping=True`` and ``cv`` is
+        None.
 
     n_iter_no_change : int, default=10
         Patience with ``early_stopping``: in epochs for each network and in
@@ -489,7 +505,11 @@ _COMMON_ATTRS_DOC = """
     history_ : list of dict
         One dict per round: ``round``, ``train_loss`` and ``train_score``
         (on the training rows' IMTs: in-sample, or out-of-fold with ``cv``),
-        ``valid_loss`` and ``valid_score`` (NaN without early stopping),
+        ``valid_loss`` and ``valid_score`` (on the held-out rows; NaN
+        without early stopping or with ``cv``), ``selection_loss`` (the
+        loss that scores the round for ``best_round_``: on the held-out
+        rows, or with ``cv`` on every training row out of fold; NaN when no
+        row can score it),
         ``aulc`` (area under the round's training loss curve divided by its
         epochs), ``epochs``, ``seconds``, ``curve`` (per-epoch training
         loss of the round's first network) and ``best``.

@@ -107,7 +107,13 @@ class Chain:
         How ``best_round`` is chosen among the fitted rounds (`one_se_round`).
     row_loss : callable or None
         ``row_loss(y, yhat)``: the per-row losses whose mean is ``loss``;
-        needed by ``selection="one_se"``.
+        they score the rounds (`selection_rows`).
+    oof : bool
+        The training rows' IMTs are out-of-fold (cross-fitting): they score
+        the rounds too, beside any validation rows.
+    stop_rounds : bool
+        Stop the chain after ``patience`` rounds without improving; False
+        fits every round (``best_round`` is still chosen).
     """
 
     task: MemberTask
@@ -124,6 +130,8 @@ class Chain:
     round_init: str = "random"
     selection: str = "best"
     row_loss: object = None
+    oof: bool = False
+    stop_rounds: bool = True
 
 
 @dataclass
@@ -209,6 +217,29 @@ def member_weights(weighting, records, has_valid):
     else:  # "aulc"
         raw = 1.0 / np.maximum([r["aulc"] for r in records], 1e-12)
     return raw / raw.sum()
+
+
+def selection_rows(chain, train, train_out, valid=None, valid_out=None):
+    """Per-row losses and weights of the rows that score a round, or None.
+
+    Honest rows only: the validation rows, and with cross-fitting
+    (``chain.oof``) every training row through its out-of-fold prediction.
+    The same rows score every round, so that their losses can be compared
+    row by row (`one_se_round`).
+    """
+    parts = []
+    if chain.oof:
+        parts.append((train, train_out))
+    if valid is not None:
+        parts.append((valid, valid_out))
+    if not parts:
+        return None
+    losses = np.concatenate([chain.row_loss(rows.y, out.yhat) for rows, out in parts])
+    weights = np.concatenate([
+        np.ones(len(rows)) if rows.sample_weight is None
+        else np.asarray(rows.sample_weight, dtype=float) for rows, _ in parts
+    ])
+    return losses, weights
 
 
 def one_se_round(row_losses, best, sample_weight=None):
@@ -316,7 +347,8 @@ def fit_chain(chain, plan, train, valid, folds, seeds):
         chain = replace(chain, task=replace(chain.task, settings=settings))
     result = ChainResult()
     stopper = RoundStopper(chain.patience, chain.tol)
-    valid_losses = []  # per validation row, per round (selection="one_se")
+    row_losses = []  # per selection row, per round (selection="one_se")
+    weights = None
     # one Parallel for all rounds: backends that start a pool per call (Ray's,
     # multiprocessing) keep their workers from round to round
     with Parallel(n_jobs=plan.n_jobs) as parallel, _closing(progress):
@@ -337,13 +369,18 @@ def fit_chain(chain, plan, train, valid, folds, seeds):
                         "(e.g. Pipeline(StandardScaler(), ...))."
                     ) from None
                 record, curves = scores(chain, rnd.nets, train, train_out, valid, valid_out)
-                record = {"round": r, **record, "curve": curves[0].tolist(),
-                          "members": members, "seconds": time.perf_counter() - start}
+                selecting = selection_rows(chain, train, train_out, valid, valid_out)
+                selection_loss = np.nan
+                if selecting is not None:
+                    losses, weights = selecting
+                    selection_loss = float(np.average(losses, weights=weights))
+                    row_losses.append(losses)
+                record = {"round": r, **record, "selection_loss": selection_loss,
+                          "curve": curves[0].tolist(), "members": members,
+                          "seconds": time.perf_counter() - start}
                 result.rounds.append(rnd)
                 result.history.append(record)
-                if valid is not None and chain.selection == "one_se":
-                    valid_losses.append(chain.row_loss(valid.y, valid_out.yhat))
-                stop = stopper.step(record["valid_loss"])
+                stop = stopper.step(selection_loss) and chain.stop_rounds
                 if progress is not None:
                     progress.round_end(record)
                 if stop or r == chain.n_rounds - 1:
@@ -368,13 +405,13 @@ def fit_chain(chain, plan, train, valid, folds, seeds):
                 stacklevel=4,
             )
     result.best_round = stopper.best_round
-    if valid_losses:
+    if row_losses and chain.selection == "one_se":
         result.best_round = one_se_round(
-            valid_losses[: len(result.rounds)], stopper.best_round, valid.sample_weight
+            row_losses[: len(result.rounds)], stopper.best_round, weights
         )
     for i, record in enumerate(result.history):
         record["best"] = i == result.best_round
-    if progress is not None and valid is not None:
+    if progress is not None and row_losses:
         progress.line(f"best round: {result.best_round}")
     return result
 

@@ -210,10 +210,11 @@ def test_cv_splitters_that_do_not_fit_the_training_rows_are_refused(regression_d
     from sklearn.model_selection import PredefinedSplit, ShuffleSplit
 
     X, y = regression_data
-    fixed = PredefinedSplit(np.arange(len(X)) % 2)  # indices of all 120 rows
-    with pytest.raises(ValueError, match="cv gives row index 119, but cross-fitting splits "
-                                         "the 108 training rows left after early stopping"):
-        fast(R, early_stopping=True, cv=fixed).fit(X, y)
+    other = PredefinedSplit(np.arange(len(X) + 10) % 2)  # made for 130 rows
+    with pytest.raises(ValueError, match="cv gives row index 129, but cross-fitting splits "
+                                         "the 120 training rows"):
+        fast(R, early_stopping=True, cv=other).fit(X, y)
     with pytest.raises(ValueError, match="hold out every training row exactly once"):
         fast(R, cv=ShuffleSplit(3, test_size=0.2, random_state=0)).fit(X, y)
-    fast(R, cv=fixed).fit(X, y)  # without the validation split it fits
+    # with cv there is no separate validation split: a splitter of all rows fits
+    fast(R, early_stopping=True, cv=PredefinedSplit(np.arange(len(X)) % 2)).fit(X, y)

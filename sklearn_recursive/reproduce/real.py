@@ -40,10 +40,14 @@ CANDIDATES = {
     "0.x + round_init=previous": {**OLD_DEFAULTS, "round_init": "previous"},
     "0.x + round_selection=one_se": {**OLD_DEFAULTS, "round_selection": "one_se"},
     "defaults + cv=5": {"cv": 5},
+    "defaults + cv=3": {"cv": 3},
     "defaults + weight_decay=1e-3": {"weight_decay": 1e-3},
     "defaults + batch_size=32": {"batch_size": 32},
 }
 SINGLE = "single net (round 0)"
+CV_ROUND0 = "round 0 of cv=5 (5 fold nets)"
+# RE column -> the column of its own round 0, read off the same fits
+ROUND_ZERO = {"RE defaults": SINGLE, "defaults + cv=5": CV_ROUND0}
 MULTIVERSE = "seed multiverse (5)"
 
 
@@ -71,23 +75,23 @@ class RealConfig:
                 f"max_epochs={self.max_epochs}, device={self.device}")
 
     def labels(self):
-        """The columns, in order; round 0 is read off the "RE defaults" fits."""
-        every = [*PEERS, SINGLE, *CANDIDATES, MULTIVERSE]
+        """The columns, in order; the round-0 columns are read off their RE fits."""
+        every = [*PEERS, SINGLE, *CANDIDATES, CV_ROUND0, MULTIVERSE]
         chosen = every if self.models is None else [m for m in every if m in self.models]
-        if "RE defaults" not in chosen:
-            chosen = [m for m in chosen if m != SINGLE]
-        return chosen
+        # a round-0 column only beside the RE column it is read off
+        return [m for m in chosen if m not in ROUND_ZERO.values()
+                or any(zero == m and re in chosen for re, zero in ROUND_ZERO.items())]
 
 
 def make_model(label, kind, seed, config):
     """The unfitted model called ``label`` for a task of ``kind``, seeded by ``seed``.
 
-    None for "single net (round 0)", which is read off the "RE defaults" fit.
+    None for the round-0 columns (`ROUND_ZERO`), read off their RE fits.
     """
     regression = kind == "regression"
     if label in PEERS:
         return peer_model(label, regression, seed)
-    if label == SINGLE:
+    if label in ROUND_ZERO.values():
         return None
     RE = RecurrentExpansionRegressor if regression else RecurrentExpansionClassifier
     params = dict(n_rounds=config.n_rounds, max_epochs=config.max_epochs,
@@ -99,11 +103,12 @@ def make_model(label, kind, seed, config):
 
 
 def _round_zero(label, model, task, cells):
-    """After an "RE defaults" fit, its round 0 is the "single net" column."""
-    if label == "RE defaults" and SINGLE in cells:
+    """After a fit of a `ROUND_ZERO` column, its round 0 fills the round-0 column."""
+    column = ROUND_ZERO.get(label)
+    if column in cells:
         first = next(model.staged_predict(task.X_test))
-        cells[SINGLE].scores.append(score(task.kind, task.y_test, first))
-        cells[SINGLE].seconds.append(np.nan)
+        cells[column].scores.append(score(task.kind, task.y_test, first))
+        cells[column].seconds.append(np.nan)
 
 
 def run(config, log):
@@ -120,11 +125,12 @@ def run(config, log):
 def round0_check(results, label="RE defaults"):
     """Per task: RE's mean minus round 0's mean, and whether it is within/over one std."""
     out = {}
+    zero = ROUND_ZERO[label]
     for name, (_, cells) in results.items():
-        if label not in cells or SINGLE not in cells or not cells[SINGLE].scores:
+        if label not in cells or zero not in cells or not cells[zero].scores:
             continue
         re_mean, re_std = mean_std(cells[label].scores)
-        r0_mean, r0_std = mean_std(cells[SINGLE].scores)
+        r0_mean, r0_std = mean_std(cells[zero].scores)
         std = max(re_std, r0_std)
         diff = re_mean - r0_mean
         out[name] = (diff, std, "better" if diff > std else "worse" if diff < -std else "tie")
@@ -142,18 +148,21 @@ def tables(config, results):
         out.append((f"{kind}: {metric}, mean ± std over {config.seeds} seeds "
                     "(task: train/test rows)", lines))
         out.append((f"{kind}: mean fit seconds", seconds_table(results, kind, labels)))
-    checks = round0_check(results)
-    if checks:
-        rows = [[name, f"{diff:+.3f}", f"{std:.3f}", verdict]
-                for name, (diff, std, verdict) in checks.items()]
-        out.append(("RE defaults against their own round 0 (mean difference; std = the larger "
-                    "of the two)", markdown_table(["task", "RE − round 0", "std", "verdict"],
-                                                  rows)))
-    if "RE defaults" in labels and "RE 0.x defaults" in labels:
-        ratios = time_ratios(results, "RE defaults", "RE 0.x defaults")
-        out.append(("fit time of RE defaults / RE 0.x defaults, per task (same run)",
-                    [", ".join(f"{r:.2f}" for r in ratios)
-                     + f"; geometric mean {geometric_mean(ratios):.2f}"]))
+    for label in ROUND_ZERO:
+        checks = round0_check(results, label)
+        if checks:
+            rows = [[name, f"{diff:+.3f}", f"{std:.3f}", verdict]
+                    for name, (diff, std, verdict) in checks.items()]
+            out.append((f"{label} against its own round 0 (mean difference; std = the larger "
+                        "of the two)", markdown_table(["task", "RE − round 0", "std", "verdict"],
+                                                      rows)))
+    if "RE 0.x defaults" in labels:
+        for label in labels:
+            if label in CANDIDATES and label != "RE 0.x defaults" or label == MULTIVERSE:
+                ratios = time_ratios(results, label, "RE 0.x defaults")
+                out.append((f"fit time of {label} / RE 0.x defaults, per task (same run)",
+                            [", ".join(f"{r:.2f}" for r in ratios)
+                             + f"; geometric mean {geometric_mean(ratios):.2f}"]))
     return out
 
 
