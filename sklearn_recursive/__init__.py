@@ -13,6 +13,7 @@ from ._modules import (
     TransformerModule,
 )
 from ._multiverse import MultiverseRE
+from ._reasoner import RecursiveReasoner
 from ._recurrent_expansion import RecurrentExpansionClassifier, RecurrentExpansionRegressor
 from ._training import DivergenceError
 
@@ -30,6 +31,7 @@ __all__ = [
     "RecurrentExpansionClassifier",
     "RecurrentExpansionRegressor",
     "RecurrentModule",
+    "RecursiveReasoner",
     "ResNetModule",
     "RocketModule",
     "TransformerModule",

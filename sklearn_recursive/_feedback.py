@@ -38,8 +38,10 @@ from ._feedback_nets import (
 from ._training import (
     SAMPLE_WEIGHT,
     DivergenceError,
+    ModuleOnCPUPickle,
     TensorDataset,
     TrainSettings,
+    fixed_chunks,
     make_net,
     resolve_device,
     seeded_build,
@@ -96,7 +98,7 @@ def _describe(X):
     return f"a {np.ndim(X)}-D array of shape {np.shape(X)}"
 
 
-class FeedbackSegmenter(BaseEstimator):
+class FeedbackSegmenter(ModuleOnCPUPickle, BaseEstimator):
     """Segment images or signals with a feedback U-Net refined over steps.
 
     A U-Net ``F`` keeps a state ``h = [u, v]`` (``u``: class logits, ``v``:
@@ -558,20 +560,8 @@ class FeedbackSegmenter(BaseEstimator):
     # Inference
 
     def _batches(self, X):
-        """``(chunk, n_rows)``: chunks of one fixed shape, the last padded with zeros.
-
-        The chunk size depends on the image size only (at most
-        ``_PREDICT_BATCH`` samples and about ``_PREDICT_PIXELS`` pixels), so
-        every sample is computed in a batch of the same shape whatever else
-        is predicted with it.
-        """
-        size = max(1, min(_PREDICT_BATCH, _PREDICT_PIXELS // math.prod(X.shape[1:])))
-        for start in range(0, len(X), size):
-            chunk = X[start : start + size]
-            rows = len(chunk)
-            if rows < size:
-                chunk = np.concatenate([chunk, np.zeros((size - rows, *X.shape[1:]), X.dtype)])
-            yield torch.tensor(chunk, device=self.device_), rows
+        """``(chunk, n_rows)`` of one fixed shape (`fixed_chunks`)."""
+        return fixed_chunks(X, self.device_, _PREDICT_BATCH, _PREDICT_PIXELS)
 
     def _steps(self, n_steps):
         if n_steps is None:
@@ -694,31 +684,6 @@ class FeedbackSegmenter(BaseEstimator):
         pred = self._final_logits(X_checked, n_steps)[0].argmax(axis=1)
         dice = foreground_dice(y, pred, len(self.classes_))
         return float(np.average(dice, weights=sample_weight))
-
-    def __getstate__(self):
-        # pickle the network on the CPU, so that a model fitted on CUDA loads
-        # on a machine without one
-        state = super().__getstate__()
-        module = state.get("module_")
-        if module is not None and next(module.parameters()).device.type != "cpu":
-            state = {**state, "module_": copy.deepcopy(module).cpu()}
-        return state
-
-    def __setstate__(self, state):
-        super().__setstate__(state)
-        device = getattr(self, "device_", "cpu")
-        if "module_" not in state or device == "cpu":
-            return
-        if torch.device(device).type == "cuda" and not torch.cuda.is_available():
-            warnings.warn(
-                f"{type(self).__name__} was fitted on {device!r}, but PyTorch sees no CUDA "
-                "device here: it will predict on the CPU.",
-                UserWarning,
-                stacklevel=2,
-            )
-            self.device_ = "cpu"
-        else:
-            self.module_.to(device)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -436,11 +436,11 @@ _COMMON_PARAMS_DOC = """
     round_selection : {"one_se", "best"}, default="one_se"
         How ``best_round_`` is chosen from the rows that score the rounds
         (the held-out rows with ``early_stopping``, every training row out
-        of fold with ``cv``). ``"best"``: the round of lowest validation loss. ``"one_se"``: the earliest
-        round whose validation loss is within one standard error of the
-        lowest (the standard error of the per-row loss difference between
-        the two rounds, on the same validation rows): the one-standard-error
-        rule, which does not take a later round for an improvement that the
+        of fold with ``cv``). ``"best"``: the round of lowest validation
+        loss. ``"one_se"``: the earliest round whose validation loss is
+        within one standard error of the lowest (the standard error of the
+        per-row loss difference between the two rounds, on the same rows):
+        the one-standard-error rule, which does not take a later round for an improvement that the
         validation rows cannot tell from noise. Rounds are fitted the same
         way either way.
 

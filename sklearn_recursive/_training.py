@@ -14,7 +14,9 @@ of the right shape, shuffling, no silent validation split, seeding, a
 """
 
 import copy
+import math
 import threading
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import partial
@@ -541,3 +543,50 @@ def run_module(module, X, batch_size=4096):
     finally:
         module.train(was_training)
     return np.concatenate(maps), np.concatenate(outputs)
+
+
+def fixed_chunks(X, device, max_rows, max_values):
+    """``(chunk, n_rows)``: tensors of one shape, the last chunk padded with zeros.
+
+    The chunk size depends on the sample's size only (at most ``max_rows``
+    samples and about ``max_values`` input values), so every sample is
+    computed in a batch of the same shape whatever else is predicted with it.
+    """
+    size = max(1, min(max_rows, max_values // math.prod(X.shape[1:])))
+    for start in range(0, len(X), size):
+        chunk = X[start : start + size]
+        rows = len(chunk)
+        if rows < size:
+            chunk = np.concatenate([chunk, np.zeros((size - rows, *X.shape[1:]), X.dtype)])
+        yield torch.tensor(chunk, device=device), rows
+
+
+class ModuleOnCPUPickle:
+    """Pickling for estimators holding a torch ``module_`` trained on ``device_``.
+
+    The module is pickled on the CPU, so that a model fitted on CUDA loads on
+    a machine without one (with a warning; it then predicts on the CPU).
+    """
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        module = state.get("module_")
+        if module is not None and next(module.parameters()).device.type != "cpu":
+            state = {**state, "module_": copy.deepcopy(module).cpu()}
+        return state
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        device = getattr(self, "device_", "cpu")
+        if "module_" not in state or device == "cpu":
+            return
+        if torch.device(device).type == "cuda" and not torch.cuda.is_available():
+            warnings.warn(
+                f"{type(self).__name__} was fitted on {device!r}, but PyTorch sees no CUDA "
+                "device here: it will predict on the CPU.",
+                UserWarning,
+                stacklevel=2,
+            )
+            self.device_ = "cpu"
+        else:
+            self.module_.to(device)

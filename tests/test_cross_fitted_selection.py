@@ -8,9 +8,8 @@ from sklearn.base import clone
 from sklearn.model_selection import KFold
 
 from sklearn_recursive import RecurrentExpansionClassifier, RecurrentExpansionRegressor
-from sklearn_recursive._rounds import Chain, selection_rows
-from sklearn_recursive._rounds import Rows
 from sklearn_recursive._expansion import Outputs
+from sklearn_recursive._rounds import Chain, Rows, selection_rows
 
 from .conftest import fast
 

@@ -1,0 +1,737 @@
+"""RecursiveReasoner: one weight-tied block iterated on a latent state, depth as a dial.
+
+The DeepThinking recipe (Bansal et al. 2022; ``/work/shared/DESIGN.md`` section 6):
+a projection ``P``, a recurrent block ``R`` with recall (the input ``x`` joins the
+state at every step) and a head ``H``, all convolutions without normalisation:
+
+    h(0) = P(x)
+    h(t) = R([h(t-1), x])                    t = 1..T, R weight-tied
+    logits(t) = H(h(t))
+
+Training draws ``T`` per batch and mixes two cross-entropies, the **progressive
+loss**: with ``n ~ U{0..T-1}`` steps run without gradient and then
+``k ~ U{1..T-n}`` with gradient,
+
+    loss = (1 - alpha) * CE(logits(T)) + alpha * CE(logits(n + k)).
+
+The second term asks the block to improve whatever partial state it is given,
+which keeps the state useful (and bounded) when it runs far past ``T`` at test
+time, on larger instances than the training ones.
+
+Training runs through skorch (`FastNet`, tensors sliced on the device): the
+module's training ``forward`` draws the steps and returns the logits of each
+loss term, and `ProgressiveLoss` weights them, so skorch's train step is used
+as it is, with its callbacks (gradient-norm clipping, the divergence guard).
+"""
+
+import warnings
+from numbers import Real
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from sklearn.base import BaseEstimator, _fit_context
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted
+from skorch.callbacks import GradientNormClipping
+from torch import nn
+
+from ._feedback import FeedbackSegmenter, _describe, _finished_epochs, _train
+from ._feedback_nets import _conv_class
+from ._training import (
+    DivergenceError,
+    ModuleOnCPUPickle,
+    TensorDataset,
+    TrainSettings,
+    fixed_chunks,
+    resolve_device,
+)
+from ._utils import IntInterval, check_int, is_int, softmax
+
+__all__ = ["DeepThinkingNet", "ProgressiveLoss", "RecursiveReasoner"]
+
+# Prediction runs in chunks of at most this many samples and about this many
+# input values; every chunk is padded to the same number of rows.
+_PREDICT_BATCH = 64
+_PREDICT_VALUES = 2**20
+
+# FeedbackSegmenter's checks of X and y read nothing of the estimator: the same
+# functions, so that both estimators accept and refuse the same arrays.
+_check_X = FeedbackSegmenter._check_X  # (self, X, n_spatial, name="X")
+_check_y = FeedbackSegmenter._check_y  # (self, y, X_shape, X_orig)
+
+
+def _loss_weights(alpha):
+    """The weights of the loss terms that ``alpha`` keeps: full unroll, progressive."""
+    return [w for w in (1.0 - alpha, alpha) if w > 0]
+
+
+class ResidualBlock(nn.Module):
+    """Two 3-wide convolutions and a skip: ``relu(x + conv(relu(conv(x))))``; no bias."""
+
+    def __init__(self, width, dim):
+        super().__init__()
+        conv = _conv_class(dim)
+        self.conv1 = conv(width, width, 3, padding=1, bias=False)
+        self.conv2 = conv(width, width, 3, padding=1, bias=False)
+
+    def forward(self, x):
+        return F.relu(x + self.conv2(F.relu(self.conv1(x))))
+
+
+class DeepThinkingNet(nn.Module):
+    """Projection, weight-tied recurrent block with recall, head (DeepThinking).
+
+    Convolutions are 1-D for sequences (``dim=1``) and 2-D for grids
+    (``dim=2``), 3 wide with zero padding, without bias or normalisation, so
+    the network runs on any size.
+
+    * projection: ``conv(in -> width)``, ReLU; ``h(0) = P(x)``;
+    * block: with ``recall``, ``conv(width + in -> width)`` on ``cat(h, x)``
+      and ReLU, then ``n_blocks`` `ResidualBlock`; without, the residual
+      blocks alone (``x`` enters through ``h(0)`` only: an ablation);
+    * head: ``conv(width -> width)``, ReLU, ``conv(width -> width // 2)``,
+      ReLU, ``conv(width // 2 -> n_classes)``.
+
+    In training mode ``forward`` draws the steps of the batch and returns the
+    logits of the loss terms ``alpha`` keeps, stacked: the full unroll, then
+    the progressive term (`ProgressiveLoss` weights them).  Which steps carry
+    gradient: the draws are ``T`` (``train_steps``), ``n ~ U{0..T-1}`` and
+    ``k ~ U{1..T-n}``.  The full unroll runs ``T`` steps, the progressive term
+    ``n + k``; in each, only the last ``backprop_steps`` steps (all when
+    ``None``) carry gradient, and of the progressive term at most the last
+    ``k``.  The steps before run under ``torch.no_grad()`` and their state
+    enters as a constant; the projection carries gradient only when no step
+    before it is frozen.  In eval mode ``forward(X, n_steps)`` returns the
+    logits after ``n_steps`` steps.
+    """
+
+    def __init__(
+        self,
+        in_channels,
+        n_classes,
+        *,
+        dim=1,
+        width=64,
+        n_blocks=2,
+        recall=True,
+        alpha=1.0,
+        n_steps=20,
+        train_steps=None,
+        backprop_steps=None,
+        seed=None,
+    ):
+        super().__init__()
+        conv = _conv_class(dim)
+        self.recall = recall
+        self.alpha = alpha
+        self.n_steps = n_steps
+        self.train_steps = train_steps
+        self.backprop_steps = backprop_steps
+        self.projection = nn.Sequential(
+            conv(in_channels, width, 3, padding=1, bias=False), nn.ReLU()
+        )
+        layers = []
+        if recall:
+            layers += [conv(width + in_channels, width, 3, padding=1, bias=False), nn.ReLU()]
+        layers += [ResidualBlock(width, dim) for _ in range(n_blocks)]
+        self.block = nn.Sequential(*layers)
+        half = max(width // 2, 1)
+        self.head = nn.Sequential(
+            conv(width, width, 3, padding=1, bias=False),
+            nn.ReLU(),
+            conv(width, half, 3, padding=1, bias=False),
+            nn.ReLU(),
+            conv(half, n_classes, 3, padding=1, bias=False),
+        )
+        self.step_rng = np.random.RandomState(seed)
+
+    def step(self, h, x):
+        """``h(t)`` from ``h(t-1)``: the recurrent block, on ``cat(h, x)`` with recall."""
+        return self.block(torch.cat([h, x], dim=1) if self.recall else h)
+
+    def unroll(self, x, n_steps, n_frozen=0):
+        """The state after ``n_steps`` steps; the first ``n_frozen`` (and P) without gradient."""
+        with torch.set_grad_enabled(torch.is_grad_enabled() and n_frozen == 0):
+            h = self.projection(x)
+        with torch.no_grad():
+            for _ in range(n_frozen):
+                h = self.step(h, x)
+        for _ in range(n_steps - n_frozen):
+            h = self.step(h, x)
+        return h
+
+    def steps(self, x, n_steps):
+        """Yield the state after each step ``1..n_steps`` (the caller's gradient mode)."""
+        h = self.projection(x)
+        for _ in range(n_steps):
+            h = self.step(h, x)
+            yield h
+
+    def draw_steps(self):
+        """``(T, n, k)`` of one training batch: see the class docstring."""
+        total = self.n_steps if self.train_steps is None else self.train_steps
+        if isinstance(total, tuple):
+            total = int(self.step_rng.randint(total[0], total[1] + 1))
+        n = int(self.step_rng.randint(0, total))
+        k = int(self.step_rng.randint(1, total - n + 1))
+        return total, n, k
+
+    def _grad_steps(self, n_steps):
+        return n_steps if self.backprop_steps is None else min(self.backprop_steps, n_steps)
+
+    def forward(self, X, n_steps=None):
+        if not self.training:
+            return self.head(self.unroll(X, n_steps or self.n_steps))
+        total, n, k = self.draw_steps()
+        terms = []
+        if self.alpha < 1:  # the full unroll
+            terms.append(self.unroll(X, total, total - self._grad_steps(total)))
+        if self.alpha > 0:  # the progressive term
+            terms.append(self.unroll(X, n + k, n + k - self._grad_steps(k)))
+        return torch.stack([self.head(h) for h in terms])
+
+    @torch.no_grad()
+    def run_halting(self, x, n_steps, patience=None, tol=None):
+        """Logits after ``n_steps`` steps, or earlier for the samples that halt.
+
+        A sample halts after step ``t`` when every given rule holds: its
+        predicted labels are those of the ``patience`` steps before (they
+        have not changed for ``patience`` steps), and the relative change of
+        its state ``||h(t) - h(t-1)|| / ||h(t-1)||`` is at most ``tol``.  A
+        halted sample keeps its logits and leaves the batch: only running
+        samples are computed.
+
+        Returns
+        -------
+        logits : Tensor of shape (n, n_classes, *spatial)
+        n_used : Tensor of shape (n,), int64
+            The steps each sample ran, ``1..n_steps``.
+        """
+        h = self.projection(x)
+        logits = self.head(h)
+        labels = logits.argmax(dim=1)
+        stable = torch.zeros(len(x), dtype=torch.long, device=x.device)
+        n_used = torch.zeros(len(x), dtype=torch.long, device=x.device)
+        running = torch.arange(len(x), device=x.device)
+        for t in range(1, n_steps + 1):
+            old = h[running]
+            new = self.step(old, x[running])
+            out = self.head(new)
+            halt = torch.ones(len(running), dtype=torch.bool, device=x.device)
+            if patience is not None:
+                new_labels = out.argmax(dim=1)
+                same = (new_labels == labels[running]).flatten(1).all(dim=1)
+                if t == 1:  # the labels of h(0) are no prediction
+                    same[:] = False
+                stable[running] = torch.where(same, stable[running] + 1, 0)
+                halt &= stable[running] >= patience
+                labels[running] = new_labels
+            if tol is not None:
+                change = (new - old).flatten(1).norm(dim=1)
+                halt &= change <= tol * old.flatten(1).norm(dim=1)
+            h[running], logits[running], n_used[running] = new, out, t
+            running = running[~halt]
+            if not len(running):
+                break
+        return logits, n_used
+
+
+class ProgressiveLoss(nn.Module):
+    """``(1 - alpha) * CE(full unroll) + alpha * CE(progressive)`` of stacked logits.
+
+    The input holds the terms `DeepThinkingNet` computes for this ``alpha``
+    (one when ``alpha`` is 0 or 1, both otherwise); ``y`` holds integer
+    labels ``(n, *spatial)``; each cross-entropy is the mean over positions
+    and samples.
+    """
+
+    def __init__(self, alpha=1.0):
+        super().__init__()
+        self.alpha = alpha
+
+    def forward(self, terms, y):
+        weights = _loss_weights(self.alpha)
+        return sum(w * F.cross_entropy(logits, y) for w, logits in zip(weights, terms))
+
+
+class RecursiveReasoner(ModuleOnCPUPickle, BaseEstimator):
+    """Solve reasoning tasks by iterating one weight-tied block: depth as a dial.
+
+    A `DeepThinkingNet` (DeepThinking, Bansal et al. 2022) projects the input
+    to a state ``h(0) = P(x)``, updates it with one weight-tied block ``h(t) =
+    R([h(t-1), x])`` (the input is re-injected at every step: "recall") and
+    reads labels with a head.  Trained with a random number of steps and the
+    progressive loss (see ``alpha``), it can run for more steps at prediction
+    and solve larger instances than it was trained on: prefix sums learned on
+    16 bits are solved on 64, 128 or 256 bits with proportionally more steps.
+
+    The data are one label per position: sequences ``X`` of shape
+    ``(n, C, L)`` or ``(n, L)`` with labels ``y`` of shape ``(n, L)``, or
+    grids ``X`` of shape ``(n, C, H, W)`` or ``(n, H, W)`` with labels
+    ``(n, H, W)``; the labels' shape tells which (as for
+    `FeedbackSegmenter`).  The network is fully convolutional: prediction
+    accepts any length or grid size, with the channels seen in fit.
+
+    Parameters
+    ----------
+    n_steps : int, default=20
+        Steps of the loop at prediction, and the steps drawn up to in
+        training when ``train_steps=None``.  ``predict(X, n_steps=...)``
+        overrides it, with any number of steps.
+    train_steps : int, tuple (low, high) or None, default=None
+        The most steps ``T`` of a training batch: ``None`` uses ``n_steps``,
+        an int a fixed ``T``, a tuple a ``T`` drawn uniformly from
+        ``low..high`` (inclusive) for each batch.
+    backprop_steps : int or None, default=None
+        Truncated back-propagation: how many of the last steps of each loss
+        term carry gradient.  ``None``: all of them (see `DeepThinkingNet`
+        for which steps those are).
+    alpha : float in [0, 1], default=1.0
+        Weight of the progressive term of the loss: ``loss = (1 - alpha) *
+        CE(logits after T steps) + alpha * CE(logits after n + k steps)``,
+        where ``n ~ U{0..T-1}`` steps run without gradient and then
+        ``k ~ U{1..T-n}`` with it.  ``0`` is plain back-propagation through
+        ``T`` steps; ``1`` (the measured default) the progressive term alone.
+    width : int, default=64
+        Channels of the state.
+    n_blocks : int, default=2
+        Residual blocks (two 3-wide convolutions each) in the recurrent block.
+    recall : bool, default=True
+        Concatenate the input to the state at every step; ``False`` (an
+        ablation) lets the input in through ``h(0)`` only.
+    halt_patience : int or None, default=None
+        Adaptive halting at prediction: a sample stops once its predicted
+        labels have not changed for ``halt_patience`` steps.
+    halt_tol : float or None, default=None
+        Adaptive halting at prediction: a sample stops once the relative
+        change of its state, ``||h(t) - h(t-1)|| / ||h(t-1)||``, is at most
+        ``halt_tol``.  With both ``halt_patience`` and ``halt_tol`` a sample
+        stops when both rules hold; with neither, every sample runs
+        ``n_steps``.  `predict(X, return_steps=True) <predict>` returns the
+        steps each sample ran.  Not used by `staged_predict_proba`.
+    max_epochs : int, default=30
+        Training epochs.
+    batch_size : int, default=100
+        Samples per batch.
+    lr : float, default=1e-3
+        Adam's learning rate.
+    weight_decay : float, default=0.0
+        Adam's (L2) weight decay.
+    clip_grad_norm : float or None, default=1.0
+        Clip the gradient's norm to this value before every update (skorch's
+        `GradientNormClipping`); ``None``: no clipping.
+    device : str, default="auto"
+        ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"``, ...
+    random_state : int, RandomState instance or None, default=None
+        Seeds the initial weights, the shuffling and the drawn step counts:
+        the same seed gives the same model on the same device.
+    verbose : int, default=0
+        Print the loss of every epoch when > 0.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        The labels seen in ``y``, sorted.
+    n_features_in_ : int
+        Channels of the input.
+    n_spatial_dims_ : int
+        1 for sequences, 2 for grids.
+    module_ : DeepThinkingNet
+        The trained network.
+    history_ : list of float
+        Training loss of every finished epoch.
+    interrupted_ : bool
+        True when a ``KeyboardInterrupt`` ended fit after at least one epoch;
+        the estimator then holds the last finished epoch's weights.
+    device_ : str
+        The device the network was trained on.
+
+    See Also
+    --------
+    sklearn_recursive.datasets.make_prefix_sums : running parity of bit strings.
+    sklearn_recursive.datasets.make_mazes : mazes and their shortest paths.
+    FeedbackSegmenter : a feedback U-Net whose updates decay over the steps.
+
+    Notes
+    -----
+    `score` is the exact-match rate: the fraction of samples whose every
+    position is right, the metric of the field.  ``score(X, y,
+    per_position=True)`` is the fraction of positions right instead.
+
+    A state that stops being finite stops training, and prediction, with a
+    `DivergenceError` that says what to change; it never yields a model that
+    predicts from NaN.
+
+    Prediction runs in chunks of equal shape (the last one padded with
+    zeros), so a sample's prediction does not depend on which other samples
+    are predicted with it (halting aside, which computes running samples
+    only).
+
+    Examples
+    --------
+    >>> from sklearn_recursive import RecursiveReasoner
+    >>> from sklearn_recursive.datasets import make_prefix_sums
+    >>> X, y = make_prefix_sums(64, n_bits=8, random_state=0)
+    >>> model = RecursiveReasoner(n_steps=4, width=8, max_epochs=1, device="cpu",
+    ...                           random_state=0).fit(X, y)
+    >>> model.predict_proba(X[:2]).shape
+    (2, 2, 8)
+    >>> X_long, _ = make_prefix_sums(2, n_bits=32, random_state=1)
+    >>> model.predict(X_long, n_steps=16).shape
+    (2, 32)
+    """
+
+    _parameter_constraints: dict = {
+        "n_steps": [IntInterval(1, None, closed="left")],
+        "train_steps": [IntInterval(1, None, closed="left"), tuple, None],
+        "backprop_steps": [IntInterval(1, None, closed="left"), None],
+        "alpha": [Interval(Real, 0, 1, closed="both")],
+        "width": [IntInterval(1, None, closed="left")],
+        "n_blocks": [IntInterval(1, None, closed="left")],
+        "recall": ["boolean"],
+        "halt_patience": [IntInterval(1, None, closed="left"), None],
+        "halt_tol": [Interval(Real, 0, None, closed="neither"), None],
+        "max_epochs": [IntInterval(1, None, closed="left")],
+        "batch_size": [IntInterval(1, None, closed="left")],
+        "lr": [Interval(Real, 0, None, closed="neither")],
+        "weight_decay": [Interval(Real, 0, None, closed="left")],
+        "clip_grad_norm": [Interval(Real, 0, None, closed="neither"), None],
+        "device": [str],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(
+        self,
+        n_steps=20,
+        *,
+        train_steps=None,
+        backprop_steps=None,
+        alpha=1.0,
+        width=64,
+        n_blocks=2,
+        recall=True,
+        halt_patience=None,
+        halt_tol=None,
+        max_epochs=30,
+        batch_size=100,
+        lr=1e-3,
+        weight_decay=0.0,
+        clip_grad_norm=1.0,
+        device="auto",
+        random_state=None,
+        verbose=0,
+    ):
+        self.n_steps = n_steps
+        self.train_steps = train_steps
+        self.backprop_steps = backprop_steps
+        self.alpha = alpha
+        self.width = width
+        self.n_blocks = n_blocks
+        self.recall = recall
+        self.halt_patience = halt_patience
+        self.halt_tol = halt_tol
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.clip_grad_norm = clip_grad_norm
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # ------------------------------------------------------------------
+    # Validation
+
+    def _check_train_steps(self):
+        steps = self.train_steps
+        if isinstance(steps, tuple):
+            if not (len(steps) == 2 and all(map(is_int, steps)) and 1 <= steps[0] <= steps[1]):
+                raise ValueError(
+                    "train_steps must be None, a positive int, or a tuple (low, high) of "
+                    f"ints with 1 <= low <= high; got {steps!r}."
+                )
+            steps = (int(steps[0]), int(steps[1]))
+        return steps
+
+    @staticmethod
+    def _check_size(X, name="X"):
+        if min(X.shape[2:]) < 1:
+            raise ValueError(
+                f"{name} has spatial shape {X.shape[2:]}, too small for the network: every "
+                "side needs at least 1 position."
+            )
+
+    def _validate_X(self, X):
+        check_is_fitted(self)
+        X = _check_X(self, X, self.n_spatial_dims_)
+        if X.shape[1] != self.n_features_in_:
+            raise ValueError(
+                f"X has {X.shape[1]} channels, but {type(self).__name__} was fitted on "
+                f"{self.n_features_in_}; got {_describe(X)}."
+            )
+        self._check_size(X)
+        return X
+
+    def _steps(self, n_steps):
+        return self.n_steps if n_steps is None else check_int("n_steps", n_steps, 1)
+
+    # ------------------------------------------------------------------
+    # Fitting
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y):
+        """Train the network on inputs and their per-position labels.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, C, L), (n_samples, L), \
+(n_samples, C, H, W) or (n_samples, H, W)
+            Sequences or grids; the shape of ``y`` tells which.
+        y : array-like of shape (n_samples, L) or (n_samples, H, W)
+            Non-negative integer labels, one per position; at least 2 classes.
+
+        Returns
+        -------
+        self : RecursiveReasoner
+        """
+        train_steps = self._check_train_steps()
+        if y is None:
+            raise ValueError(
+                f"{type(self).__name__} requires y to be passed, but the target y is None: "
+                "give labels (n_samples, L) or (n_samples, H, W)."
+            )
+        if np.ndim(y) not in (2, 3):
+            raise ValueError(
+                "y must be labels of shape (n_samples, L) for sequences or (n_samples, H, W) "
+                f"for grids; got {_describe(y)}."
+            )
+        n_spatial = np.ndim(y) - 1
+        X_checked = _check_X(self, X, n_spatial)
+        if len(X_checked) < 2:
+            raise ValueError(f"fit needs at least 2 samples; got n_samples={len(X_checked)}.")
+        y = _check_y(self, y, X_checked.shape, X)
+        self._check_size(X_checked)
+        X = X_checked
+        classes = np.unique(y)
+        if len(classes) < 2:
+            raise ValueError(f"y must hold at least 2 classes; got only label {classes[0]}.")
+        device = resolve_device(self.device)
+        seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+
+        def make_module():
+            return DeepThinkingNet(
+                X.shape[1],
+                len(classes),
+                dim=n_spatial,
+                width=self.width,
+                n_blocks=self.n_blocks,
+                recall=self.recall,
+                alpha=self.alpha,
+                n_steps=self.n_steps,
+                train_steps=train_steps,
+                backprop_steps=self.backprop_steps,
+                seed=seed,
+            )
+
+        clipping = ()
+        if self.clip_grad_norm is not None:
+            clipping = (("clip", GradientNormClipping(gradient_clip_value=self.clip_grad_norm)),)
+        settings = TrainSettings(
+            criterion=ProgressiveLoss(self.alpha),
+            max_epochs=self.max_epochs,
+            batch_size=self.batch_size,
+            lr=self.lr,
+            weight_decay=self.weight_decay,
+            device=device,
+            verbose=2 if self.verbose else 0,
+            callbacks=clipping,
+        )
+        data = TensorDataset(X, np.searchsorted(classes, y), device=device, y_dtype=torch.long)
+        try:
+            net, interrupted = _train(make_module, data, settings, seed)
+        except DivergenceError as exc:
+            raise DivergenceError(
+                f"{type(self).__name__}: training diverged ({exc}). Lower lr (now {self.lr}), "
+                f"clip the gradient (clip_grad_norm, now {self.clip_grad_norm}), or train "
+                f"fewer steps (train_steps, now {self.train_steps}) or with truncated "
+                f"back-propagation (backprop_steps, now {self.backprop_steps})."
+            ) from None
+        finished = _finished_epochs(net.history)
+        if interrupted and not finished:
+            raise KeyboardInterrupt
+        self.classes_ = classes
+        self.n_features_in_ = X.shape[1]
+        self.n_spatial_dims_ = n_spatial
+        self.module_ = net.module_.eval()
+        self.history_ = [float(row["train_loss"]) for row in finished]
+        self.device_ = device
+        self.interrupted_ = interrupted
+        if interrupted:
+            warnings.warn(
+                f"{type(self).__name__}.fit was interrupted after {len(finished)} finished "
+                "epoch(s); the weights of the last finished epoch are kept and the estimator "
+                "is usable.",
+                UserWarning,
+                stacklevel=3,
+            )
+        return self
+
+    # ------------------------------------------------------------------
+    # Inference
+
+    def _check_finite(self, logits, n_steps):
+        if not torch.isfinite(logits).all():
+            raise DivergenceError(
+                f"{type(self).__name__}: the state diverged (non-finite logits) within "
+                f"{n_steps} steps. Predict with fewer n_steps, let samples halt "
+                "(halt_patience, halt_tol), or refit with more of the progressive loss "
+                f"(alpha, now {self.alpha}), which keeps the state stable past the "
+                "trained depth."
+            )
+        return logits
+
+    @torch.no_grad()
+    def _final_logits(self, X, n_steps):
+        """Logits after the last step (or the halt) and the steps each sample ran."""
+        module = self.module_.eval()
+        total = self._steps(n_steps)
+        halting = self.halt_patience is not None or self.halt_tol is not None
+        logits, used = [], []
+        for x, rows in fixed_chunks(X, self.device_, _PREDICT_BATCH, _PREDICT_VALUES):
+            if halting:
+                z, n_used = module.run_halting(x, total, self.halt_patience, self.halt_tol)
+            else:
+                z, n_used = module(x, total), torch.full((len(x),), total)
+            logits.append(self._check_finite(z[:rows], total).double().cpu().numpy())
+            used.append(n_used[:rows].cpu().numpy())
+        return np.concatenate(logits), np.concatenate(used).astype(np.int64)
+
+    def predict_proba(self, X, n_steps=None, return_steps=False):
+        """Class probabilities of every position after the last step.
+
+        Parameters
+        ----------
+        X : array-like
+            Sequences or grids of the kind and channels seen in fit, of any size.
+        n_steps : int or None, default=None
+            Steps to run; ``None`` means ``self.n_steps``.  May exceed the
+            trained steps (larger instances need more).
+        return_steps : bool, default=False
+            Also return the steps each sample ran: ``n_steps``, or fewer
+            where ``halt_patience`` or ``halt_tol`` halted it.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes, L) or \
+(n_samples, n_classes, H, W)
+        steps : ndarray of shape (n_samples,), int
+            Only with ``return_steps=True``.
+        """
+        X = self._validate_X(X)
+        logits, steps = self._final_logits(X, n_steps)
+        proba = softmax(logits, axis=1)
+        return (proba, steps) if return_steps else proba
+
+    def predict(self, X, n_steps=None, return_steps=False):
+        """Labels of every position: the most probable class.
+
+        Parameters
+        ----------
+        X : array-like
+        n_steps : int or None, default=None
+            As in `predict_proba`.
+        return_steps : bool, default=False
+            As in `predict_proba`.
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples, L) or (n_samples, H, W)
+        steps : ndarray of shape (n_samples,), int
+            Only with ``return_steps=True``.
+        """
+        X = self._validate_X(X)
+        logits, steps = self._final_logits(X, n_steps)
+        y = self.classes_[logits.argmax(axis=1)]
+        return (y, steps) if return_steps else y
+
+    def staged_predict_proba(self, X, n_steps=None):
+        """Yield the class probabilities after each step ``1..n_steps``.
+
+        Halting does not apply: every step is yielded for every sample.
+
+        Parameters
+        ----------
+        X : array-like
+        n_steps : int or None, default=None
+            Steps to run; ``None`` means ``self.n_steps``.
+
+        Yields
+        ------
+        proba : ndarray of shape (n_samples, n_classes, ...)
+        """
+        X = self._validate_X(X)  # here, not at the first step: errors come at the call
+        return self._staged(X, self._steps(n_steps))
+
+    def _staged(self, X, total):
+        module = self.module_.eval()
+        chunks = list(fixed_chunks(X, self.device_, _PREDICT_BATCH, _PREDICT_VALUES))
+        loops = [module.steps(x, total) for x, _ in chunks]
+        for t in range(1, total + 1):
+            with torch.no_grad():
+                logits = [
+                    self._check_finite(module.head(next(loop))[:rows], t)
+                    for loop, (_, rows) in zip(loops, chunks)
+                ]
+                logits = np.concatenate([z.double().cpu().numpy() for z in logits])
+            yield softmax(logits, axis=1)
+
+    def score(self, X, y, n_steps=None, sample_weight=None, per_position=False):
+        """Exact-match rate: the fraction of samples whose every position is right.
+
+        Parameters
+        ----------
+        X : array-like
+        y : array-like of shape (n_samples, L) or (n_samples, H, W)
+            True labels, all seen in fit.
+        n_steps : int or None, default=None
+            Steps to run; ``None`` means ``self.n_steps``.  Samples halt early
+            as in `predict` when ``halt_patience`` or ``halt_tol`` is set.
+        sample_weight : array-like of shape (n_samples,) or None, default=None
+            Weights of the samples in the mean.
+        per_position : bool, default=False
+            Score each sample by the fraction of its positions that are
+            right instead (per-position accuracy).
+
+        Returns
+        -------
+        score : float
+        """
+        X_checked = self._validate_X(X)
+        y = _check_y(self, y, X_checked.shape, X)
+        unseen = np.setdiff1d(np.unique(y), self.classes_)
+        if unseen.size:
+            raise ValueError(
+                f"y contains labels {unseen.tolist()} not seen in fit; the fitted labels "
+                f"are {self.classes_.tolist()}."
+            )
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(
+                sample_weight, X_checked, dtype=np.float64, ensure_non_negative=True
+            )
+        pred = self.classes_[self._final_logits(X_checked, n_steps)[0].argmax(axis=1)]
+        right = (pred == y).reshape(len(y), -1)
+        per_sample = right.mean(axis=1) if per_position else right.all(axis=1)
+        return float(np.average(per_sample, weights=sample_weight))
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False
+        tags.input_tags.three_d_array = True
+        tags.input_tags.allow_nan = False
+        tags.target_tags.required = True
+        tags.target_tags.single_output = False
+        tags.target_tags.multi_output = True
+        return tags

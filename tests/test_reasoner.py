@@ -1,0 +1,486 @@
+import copy
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.model_selection import GridSearchCV, KFold
+from sklearn.utils import estimator_checks
+
+import sklearn_recursive._reasoner as reasoner_module
+from sklearn_recursive import DivergenceError, RecursiveReasoner
+from sklearn_recursive._reasoner import DeepThinkingNet, ProgressiveLoss
+from sklearn_recursive.datasets import make_mazes, make_prefix_sums, make_sudoku
+
+# A tiny network and one epoch: fits in well under a second.
+TINY = dict(n_steps=3, width=8, max_epochs=1, batch_size=16, device="cpu", random_state=0)
+
+
+def tiny(**params):
+    return RecursiveReasoner(**{**TINY, **params})
+
+
+@pytest.fixture(scope="module")
+def bits():
+    return make_prefix_sums(48, n_bits=8, random_state=0)
+
+
+@pytest.fixture(scope="module")
+def fitted_bits(bits):
+    return tiny().fit(*bits)
+
+
+@pytest.fixture(scope="module")
+def solver():
+    """A model that solves prefix sums: 12 bits in training (about 11 s on one thread).
+
+    Measured (seeds 0-3, 2026-12-02): exact match at 32 bits with 32 steps
+    0.01, 0.91, 1.00, 0.76; seed 2 is used here.
+    """
+    X, y = make_prefix_sums(2000, n_bits=12, random_state=0)
+    model = RecursiveReasoner(
+        n_steps=12,
+        width=32,
+        max_epochs=15,
+        batch_size=50,
+        lr=3e-3,
+        device="cpu",
+        random_state=2,
+    )
+    return model.fit(X, y)
+
+
+# -- the data contract
+
+
+@pytest.mark.parametrize("squeeze", [False, True])
+def test_sequence_shapes_and_other_lengths(squeeze, bits):
+    X, y = bits
+    X = X[:, 0] if squeeze else X
+    model = tiny().fit(X, y)
+    assert model.n_spatial_dims_ == 1 and model.n_features_in_ == 1
+    assert model.predict(X).shape == y.shape
+    assert model.predict_proba(X).shape == (len(X), 2, 8)
+    X_long, _ = make_prefix_sums(3, n_bits=21, random_state=1)
+    X_long = X_long[:, 0] if squeeze else X_long
+    assert model.predict(X_long, n_steps=5).shape == (3, 21)
+    assert model.predict_proba(X_long).shape == (3, 2, 21)
+
+
+def test_grid_shapes_and_other_sizes():
+    X, y = make_mazes(6, size=2, random_state=0)  # (6, 3, 5, 5)
+    model = tiny().fit(X, y)
+    assert model.n_spatial_dims_ == 2 and model.n_features_in_ == 3
+    assert model.predict(X).shape == y.shape
+    assert model.predict_proba(X).shape == (6, 2, 5, 5)
+    X_big, _ = make_mazes(2, size=4, random_state=1)
+    assert model.predict(X_big, n_steps=7).shape == X_big.shape[:1] + X_big.shape[2:]
+    pred, steps = model.set_params(halt_patience=2).predict(X_big, n_steps=7, return_steps=True)
+    assert pred.shape == (2, 9, 9) and ((1 <= steps) & (steps <= 7)).all()
+
+
+def test_one_channel_grids_and_many_classes():
+    X, y = make_sudoku(10, random_state=0)  # (10, 4, 4) digits in, labels 0..3 out
+    model = tiny().fit(X, y)
+    np.testing.assert_array_equal(model.classes_, [0, 1, 2, 3])
+    assert model.predict_proba(X).shape == (10, 4, 4, 4)
+    assert set(np.unique(model.predict(X))) <= {0, 1, 2, 3}
+
+
+def test_arbitrary_integer_labels(bits):
+    X, y = bits
+    labels = np.array([3, 7])[y]
+    labels[0, :3] = 11  # a third, rare class
+    model = tiny().fit(X, labels)
+    np.testing.assert_array_equal(model.classes_, [3, 7, 11])
+    assert model.predict_proba(X).shape == (len(X), 3, 8)
+    assert set(np.unique(model.predict(X))) <= {3, 7, 11}
+
+
+def test_string_labels_are_refused(bits):
+    X, y = bits
+    with pytest.raises(ValueError, match="integer class labels"):
+        tiny().fit(X, np.array(["a", "b"])[y])
+
+
+# -- learning
+
+
+def test_learns_prefix_sums_per_position():
+    # measured (seeds 0-3): per-position accuracy 0.81, 0.91, 0.80, 0.76 in about 2 s;
+    # chance is 0.5, and copying the first bit right alone gives 0.56
+    X, y = make_prefix_sums(1000, n_bits=8, random_state=0)
+    X_test, y_test = make_prefix_sums(200, n_bits=8, random_state=8)
+    model = RecursiveReasoner(
+        n_steps=8, width=32, max_epochs=8, batch_size=50, lr=3e-3, device="cpu", random_state=1
+    ).fit(X, y)
+    assert model.score(X_test, y_test, per_position=True) > 0.7
+    assert model.history_[-1] < model.history_[0]
+
+
+def test_solves_longer_strings_with_more_steps(solver):
+    # measured: 1.00 at 12 bits with 6 to 128 steps; at 32 bits 0.23 with 6 steps,
+    # 0.61 with 12 (the trained depth), 1.00 with 24, 32, 64 and 128
+    X, y = make_prefix_sums(200, n_bits=12, random_state=12)
+    assert solver.score(X, y) > 0.95
+    X, y = make_prefix_sums(200, n_bits=32, random_state=32)
+    assert solver.score(X, y, n_steps=6) < 0.5  # longer strings need more steps ...
+    assert solver.score(X, y, n_steps=32) > 0.8  # ... and get them
+    # far past the trained depth the state stays useful: no overthinking
+    assert solver.score(X, y, n_steps=128) > 0.8
+
+
+def test_progressive_loss_weights():
+    logits = torch.randn(2, 5, 3, 7)
+    y = torch.randint(0, 3, (5, 7))
+    ce = [torch.nn.functional.cross_entropy(z, y) for z in logits]
+    assert torch.isclose(ProgressiveLoss(0.25)(logits, y), 0.75 * ce[0] + 0.25 * ce[1])
+    assert torch.isclose(ProgressiveLoss(1.0)(logits[1:], y), ce[1])
+    assert torch.isclose(ProgressiveLoss(0.0)(logits[:1], y), ce[0])
+
+
+@pytest.mark.parametrize("alpha, n_terms", [(0.0, 1), (0.5, 2), (1.0, 1)])
+def test_training_forward_returns_the_loss_terms(alpha, n_terms):
+    net = DeepThinkingNet(1, 2, width=4, alpha=alpha, n_steps=5, seed=0).train()
+    assert net(torch.rand(3, 1, 9)).shape == (n_terms, 3, 2, 9)
+
+
+@pytest.mark.parametrize(
+    "backprop_steps, projection_learns", [(None, True), (5, True), (4, False), (1, False)]
+)
+def test_truncated_backprop(backprop_steps, projection_learns):
+    # the full unroll alone (alpha=0) of 5 steps: the projection, before step 1,
+    # gets a gradient only when every step carries one
+    net = DeepThinkingNet(1, 2, width=4, alpha=0.0, n_steps=5, backprop_steps=backprop_steps)
+    net.train()
+    net(torch.rand(3, 1, 9)).sum().backward()
+    assert (net.projection[0].weight.grad is not None) == projection_learns
+    assert net.block[0].weight.grad.abs().sum() > 0
+
+
+def test_progressive_draws():
+    net = DeepThinkingNet(1, 2, width=4, train_steps=(3, 6), seed=0)
+    draws = [net.draw_steps() for _ in range(500)]
+    assert {t for t, _, _ in draws} == {3, 4, 5, 6}
+    assert all(0 <= n < t and 1 <= k <= t - n for t, n, k in draws)
+    assert {n for _, n, _ in draws} == set(range(6))
+
+
+def test_recall_feeds_the_input_at_every_step():
+    x = torch.rand(2, 1, 9)
+    with_recall = DeepThinkingNet(1, 2, width=4, recall=True)
+    without = DeepThinkingNet(1, 2, width=4, recall=False)
+    assert with_recall.block[0].in_channels == 5
+    h = torch.rand(2, 4, 9)
+    assert not torch.equal(with_recall.step(h, x), with_recall.step(h, 2 * x))
+    assert torch.equal(without.step(h, x), without.step(h, 2 * x))
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        dict(recall=False),
+        dict(alpha=0.0),
+        dict(alpha=0.5),
+        dict(train_steps=(1, 4)),
+        dict(train_steps=2, backprop_steps=1),
+        dict(n_blocks=1, clip_grad_norm=None, weight_decay=1e-4),
+        dict(halt_patience=2),
+        dict(halt_tol=1e-3),
+    ],
+)
+def test_every_flag_fits_and_predicts(params, bits):
+    X, y = bits
+    model = tiny(**params).fit(X, y)
+    proba = model.predict_proba(X, n_steps=6)
+    assert np.isfinite(proba).all()
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+
+
+# -- steps: staged prediction and halting
+
+
+def test_staged_last_step_is_predict_proba(fitted_bits, bits):
+    X, _ = bits
+    staged = list(fitted_bits.staged_predict_proba(X, n_steps=7))
+    assert len(staged) == 7
+    np.testing.assert_array_equal(staged[-1], fitted_bits.predict_proba(X, n_steps=7))
+    np.testing.assert_array_equal(staged[2], fitted_bits.predict_proba(X))  # n_steps=3
+
+
+def test_halting_stops_converged_samples(solver):
+    X, _ = make_prefix_sums(100, n_bits=32, random_state=5)
+    model = copy.deepcopy(solver).set_params(halt_patience=4)
+    pred, steps = model.predict(X, n_steps=64, return_steps=True)
+    assert steps.dtype == np.int64 and ((1 <= steps) & (steps <= 64)).all()
+    halted = steps < 64
+    assert halted.mean() > 0.9  # measured: every sample halts, after 7 to 20 steps
+    # a halted sample keeps the labels of its halting step ...
+    staged = [solver.classes_[p.argmax(axis=1)] for p in solver.staged_predict_proba(X, 64)]
+    at_halt = np.stack([staged[s - 1][i] for i, s in enumerate(steps)])
+    assert (pred == at_halt).all(axis=1).mean() > 0.98  # all but float ties
+    # ... and those of running all the steps
+    assert (pred[halted] == staged[-1][halted]).all(axis=1).mean() > 0.95
+
+
+def test_halting_on_state_change(solver):
+    X, _ = make_prefix_sums(50, n_bits=16, random_state=6)
+    model = copy.deepcopy(solver).set_params(halt_tol=1e-2)
+    pred, steps = model.predict(X, n_steps=64, return_steps=True)
+    assert steps.min() >= 1 and steps.max() < 64  # measured: after 8 to 16 steps
+    assert (pred == solver.predict(X, n_steps=64)).all(axis=1).mean() > 0.95  # measured: 1.0
+    both = copy.deepcopy(solver).set_params(halt_tol=1e-2, halt_patience=2)
+    _, steps_both = both.predict_proba(X, n_steps=64, return_steps=True)
+    assert (steps_both >= steps).all()  # both rules must hold
+
+
+def test_return_steps_without_halting(fitted_bits, bits):
+    X, _ = bits
+    _, steps = fitted_bits.predict(X, n_steps=5, return_steps=True)
+    np.testing.assert_array_equal(steps, np.full(len(X), 5))
+
+
+@pytest.mark.parametrize("halting", [{}, dict(halt_patience=1, halt_tol=0.5)])
+def test_prediction_sets_no_attribute(halting, bits):
+    X, y = bits
+    model = tiny(**halting).fit(X, y)
+    before = copy.deepcopy(vars(model))
+    model.predict(X, n_steps=9, return_steps=True)
+    model.predict_proba(X)
+    list(model.staged_predict_proba(X))
+    model.score(X, y)
+    assert vars(model).keys() == before.keys()
+    assert model.n_steps == before["n_steps"]
+    for name, value in before["module_"].state_dict().items():
+        assert torch.equal(model.module_.state_dict()[name], value)
+
+
+def test_prediction_does_not_depend_on_the_batch(fitted_bits, bits):
+    X, _ = bits
+    np.testing.assert_array_equal(
+        fitted_bits.predict_proba(X[:5]), fitted_bits.predict_proba(X)[:5]
+    )
+
+
+def test_prediction_chunks_past_the_chunk_size(monkeypatch, fitted_bits, bits):
+    X, _ = bits
+    expected = fitted_bits.predict_proba(X)
+    monkeypatch.setattr(reasoner_module, "_PREDICT_BATCH", 5)
+    np.testing.assert_array_equal(fitted_bits.predict_proba(X), expected)
+
+
+# -- scores
+
+
+def test_score_is_exact_match(fitted_bits, bits):
+    X, y = bits
+    pred = fitted_bits.predict(X)
+    assert fitted_bits.score(X, y) == np.mean((pred == y).all(axis=1))
+    assert fitted_bits.score(X, y, per_position=True) == np.mean(pred == y)
+    y_right = pred.copy()
+    assert fitted_bits.score(X, y_right) == 1.0
+    y_right[0, 0] = 1 - y_right[0, 0]  # one position wrong: the sample fails
+    assert fitted_bits.score(X, y_right) == 1 - 1 / len(X)
+    weights = np.zeros(len(X))
+    weights[1:] = 1
+    assert fitted_bits.score(X, y_right, sample_weight=weights) == 1.0
+
+
+def test_score_refuses_unseen_labels(fitted_bits, bits):
+    X, y = bits
+    with pytest.raises(ValueError, match=r"labels \[2\] not seen in fit"):
+        fitted_bits.score(X, y + 1)
+
+
+# -- divergence
+
+
+def test_diverging_training_says_what_to_change(bits):
+    with pytest.raises(DivergenceError, match="training diverged.*Lower lr"):
+        tiny(lr=1e3, clip_grad_norm=None, max_epochs=3).fit(*bits)
+
+
+def test_diverging_state_at_prediction(bits):
+    X, y = bits
+    model = tiny().fit(X, y)
+    with torch.no_grad():
+        for weight in model.module_.block.parameters():
+            weight.mul_(30)  # a block that amplifies the state: it overflows
+    with pytest.raises(DivergenceError, match="state diverged.*fewer n_steps"):
+        model.predict(X, n_steps=50)
+    with pytest.raises(DivergenceError, match="state diverged"):
+        list(model.staged_predict_proba(X, n_steps=50))
+
+
+# -- scikit-learn behaviour
+
+
+def test_clone_get_set_params():
+    model = RecursiveReasoner(n_steps=7, train_steps=(2, 5), alpha=0.3, recall=False)
+    params = model.get_params()
+    assert clone(model).get_params() == params
+    assert params["train_steps"] == (2, 5)  # stored unchanged
+    model.set_params(width=12, halt_patience=3)
+    assert model.width == 12 and model.halt_patience == 3
+
+
+def test_pickle_round_trip(fitted_bits, bits):
+    X, _ = bits
+    loaded = pickle.loads(pickle.dumps(fitted_bits))
+    np.testing.assert_array_equal(
+        loaded.predict_proba(X, n_steps=6), fitted_bits.predict_proba(X, n_steps=6)
+    )
+
+
+def test_same_random_state_same_model(bits):
+    X, y = bits
+    first = tiny(max_epochs=2, train_steps=(1, 4)).fit(X, y)
+    second = tiny(max_epochs=2, train_steps=(1, 4)).fit(X, y)
+    assert first.history_ == second.history_
+    np.testing.assert_array_equal(first.predict_proba(X), second.predict_proba(X))
+    other = tiny(max_epochs=2, train_steps=(1, 4), random_state=1).fit(X, y)
+    assert not np.array_equal(first.predict_proba(X), other.predict_proba(X))
+
+
+def test_fit_does_not_touch_global_torch_rng(bits):
+    state = torch.random.get_rng_state()
+    tiny().fit(*bits)
+    assert torch.equal(torch.random.get_rng_state(), state)
+
+
+def test_grid_search_over_n_steps_scores_exact_match(bits):
+    X, y = bits
+    cv = KFold(2)
+    search = GridSearchCV(tiny(), {"n_steps": [1, 4]}, cv=cv).fit(X, y)
+    assert search.best_params_["n_steps"] in (1, 4)
+    train, test = next(cv.split(X))
+    model = tiny(n_steps=4).fit(X[train], y[train])
+    exact = np.mean((model.predict(X[test]) == y[test]).all(axis=1))
+    assert search.cv_results_["split0_test_score"][1] == exact
+
+
+def test_verbose_prints_epochs(bits, capsys):
+    tiny(verbose=1, max_epochs=2).fit(*bits)
+    assert "train_loss" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "check",
+    [
+        "check_estimator_cloneable",
+        "check_estimator_repr",
+        "check_no_attributes_set_in_init",
+        "check_parameters_default_constructible",
+        "check_get_params_invariance",
+        "check_set_params",
+        "check_do_not_raise_errors_in_init_or_set_params",
+        "check_param_validation",
+    ],
+)
+def test_sklearn_checks_that_apply(check):
+    getattr(estimator_checks, check)("RecursiveReasoner", tiny())
+
+
+# -- errors
+
+
+@pytest.mark.parametrize(
+    "make, match",
+    [
+        (lambda X, y: (X, y[:, :-1]), "y must hold one label per"),
+        (lambda X, y: (X[:-1], y), "y must hold one label per"),
+        (lambda X, y: (X, y + 0.5), "integer class labels"),
+        (lambda X, y: (X, y[:, 0]), "y must be labels of shape"),
+        (lambda X, y: (X, None), "requires y to be passed"),
+        (lambda X, y: (X, np.zeros_like(y)), "at least 2 classes"),
+        (lambda X, y: (X[:1], y[:1]), "at least 2 samples"),
+        (lambda X, y: (np.where(X == 1, np.nan, X), y), "Input X contains NaN"),
+        (lambda X, y: (X[:, :, :0], y[:, :0]), "too small for the network"),
+        (lambda X, y: (X[:, :, :, None], y), "X must be signals"),
+    ],
+)
+def test_bad_fit_input(make, match, bits):
+    with pytest.raises(ValueError, match=match):
+        tiny().fit(*make(*bits))
+
+
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        (dict(train_steps=(5, 2)), r"train_steps must be .* 1 <= low <= high; got \(5, 2\)"),
+        (dict(train_steps=(0, 3)), "train_steps must be"),
+        (dict(train_steps=(1, 2, 3)), "train_steps must be"),
+        (dict(train_steps=(1.0, 3)), "train_steps must be"),
+        (dict(train_steps=(True, 3)), "train_steps must be"),
+        (dict(train_steps=0), "'train_steps' parameter"),
+        (dict(n_steps=0), "'n_steps' parameter"),
+        (dict(alpha=1.5), "'alpha' parameter"),
+        (dict(backprop_steps=0), "'backprop_steps' parameter"),
+        (dict(halt_patience=0), "'halt_patience' parameter"),
+        (dict(width=True), "'width' parameter"),
+        (dict(device="tpu:0:1"), "device must be"),
+    ],
+)
+def test_bad_parameters(params, match, bits):
+    with pytest.raises(ValueError, match=match):
+        tiny(**params).fit(*bits)
+
+
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        (lambda m, X: m.predict(X, n_steps=0), "n_steps must be an int >= 1; got 0"),
+        (lambda m, X: m.predict_proba(X, n_steps=2.5), "n_steps must be an int"),
+        (lambda m, X: m.staged_predict_proba(X, n_steps=0), "n_steps must be an int"),
+        (lambda m, X: m.predict(np.concatenate([X, X], axis=1)), "X has 2 channels"),
+        (lambda m, X: m.predict(X[:, :, :0]), "too small for the network"),
+        (lambda m, X: m.predict(np.where(X == 1, np.inf, X)), "Input X contains infinity"),
+        (lambda m, X: m.predict(X[:, :, :, None]), "X must be signals"),
+    ],
+)
+def test_bad_predict_input(call, match, fitted_bits, bits):
+    with pytest.raises(ValueError, match=match):
+        call(fitted_bits, bits[0])
+
+
+def test_unfitted():
+    from sklearn.exceptions import NotFittedError
+
+    with pytest.raises(NotFittedError):
+        RecursiveReasoner().predict(np.zeros((2, 1, 4)))
+
+
+# -- Ctrl-C
+
+
+def _interrupt_at_batch(monkeypatch, batch):
+    """The training criterion raises KeyboardInterrupt at its ``batch``-th call."""
+    calls = []
+
+    class Interrupting(ProgressiveLoss):
+        def forward(self, terms, y):
+            calls.append(1)
+            if len(calls) == batch:
+                raise KeyboardInterrupt
+            return super().forward(terms, y)
+
+    monkeypatch.setattr(reasoner_module, "ProgressiveLoss", Interrupting)
+
+
+def test_keyboard_interrupt_keeps_finished_epochs(monkeypatch, bits):
+    X, y = bits  # 48 strings, batches of 16: 3 batches an epoch
+    finished = tiny(max_epochs=2).fit(X, y)
+    _interrupt_at_batch(monkeypatch, 8)  # in the third epoch
+    with pytest.warns(UserWarning, match=r"interrupted after 2 finished epoch\(s\)"):
+        model = tiny(max_epochs=5).fit(X, y)
+    assert model.interrupted_ and model.history_ == finished.history_
+    np.testing.assert_array_equal(model.predict_proba(X), finished.predict_proba(X))
+
+
+def test_keyboard_interrupt_in_the_first_epoch_propagates(monkeypatch, bits):
+    _interrupt_at_batch(monkeypatch, 2)
+    model = tiny(max_epochs=3)
+    with pytest.raises(KeyboardInterrupt):
+        model.fit(*bits)
+    assert not [name for name in vars(model) if name.endswith("_")]
