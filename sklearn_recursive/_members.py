@@ -279,7 +279,7 @@ def _fit_group(task, specs, seeds, train, valid, folds, continued=False):
     names = ", ".join(repr(spec.name) for spec in specs)
     try:
         if len(specs) > 1:
-            return _fit_stacked(task, builders, seeds, train, valid_data, specs)
+            return _fit_stacked(task, builders, seeds, train, valid_data, specs, folds)
         return [_fit_one(task, builders[0], seeds[0], train, valid_data, folds, specs[0].name)]
     except DivergenceError as exc:
         if "member" in str(exc):
@@ -287,50 +287,118 @@ def _fit_group(task, specs, seeds, train, valid, folds, continued=False):
         raise DivergenceError(f"member {names}: {exc}") from None
 
 
-def _fit_stacked(task, builders, seeds, train, valid_data, specs):
+def _fit_stacked(task, builders, seeds, train, valid_data, specs, folds=None):
+    """Same-shaped members as one stack; with folds, every (member, fold) net in it."""
     from ._batched import train_stacked
 
-    data = _dataset(train, task.settings.device)
-    nets = train_stacked(builders, data, valid_data, task.settings, seeds=[int(s) for s in seeds],
-                         labels=[spec.name for spec in specs])
-    results = []
-    for spec, net in zip(specs, nets):
-        feats, out = run_module(net.module_, data.X)
-        _finite(out, feats, spec.name)
-        results.append(([net], Outputs(task.output_fn(out), feats)))
-    return results
+    if folds is None:
+        data = _dataset(train, task.settings.device)
+        nets = train_stacked(builders, data, valid_data, task.settings,
+                             seeds=[int(s) for s in seeds], labels=[spec.name for spec in specs])
+        results = []
+        for spec, net in zip(specs, nets):
+            feats, out = run_module(net.module_, data.X)
+            _finite(out, feats, spec.name)
+            results.append(([net], Outputs(task.output_fn(out), feats)))
+        return results
+    per_member, data = _train_folds(task, builders, seeds, [spec.name for spec in specs],
+                                    train, valid_data, folds)
+    return [(nets, _fold_outputs(task, nets, data.X, folds, spec.name))
+            for spec, nets in zip(specs, per_member)]
 
 
-def _fit_one(task, make_module, seed, train, valid_data, folds, name):
-    X, Z = train[:2]
-    index_sets = [(np.arange(len(X)), None)] if folds is None else folds
-    # with folds, every fold net runs once on all rows: the held-out rows
-    # give its out-of-fold predictions, all rows its share of the mean maps
-    device = task.settings.device
-    all_rows = None if folds is None else TensorDataset({"X": X, "Z": Z}, device=device).X
-    nets = []
+def _fold_validation(task, data, valid_data, folds):
+    """What fold nets stop early on: ``(valid, valid_rows)`` for `train_stacked`.
+
+    The shared validation rows when given; else, with ``task.fold_stopping``,
+    each fold net's own held-out fold; else none.
+    """
+    if valid_data is None and task.fold_stopping:
+        return data, [held_idx for _, held_idx in folds]
+    return valid_data, None
+
+
+def _fold_outputs(task, nets, inputs, folds, name):
+    """`Outputs` of one member's fold nets: out-of-fold ``yhat``, the nets' mean maps.
+
+    Every fold net runs once on all rows (``inputs``): the held-out rows give
+    its out-of-fold predictions, all rows its share of the mean maps.
+    """
     yhat = maps = None
-    for fold, (train_idx, held_idx) in enumerate(index_sets):
-        data = _dataset(train, device, rows=train_idx)
-        label = name if folds is None else f"{name} fold {fold}"
-        stop_on = valid_data
-        if held_idx is not None and valid_data is None and task.fold_stopping:
-            stop_on = _dataset(train, device, rows=held_idx)
-        net = train_network(make_module, data, stop_on, task.settings, seed=int(seed),
-                            label=label)
-        nets.append(net)
-        feats, out = run_module(net.module_, data.X if held_idx is None else all_rows)
+    for net, (_, held_idx) in zip(nets, folds):
+        feats, out = run_module(net.module_, inputs)
         _finite(out, feats, name)
         out = task.output_fn(out)
-        if held_idx is None:  # in-sample IMTs
-            yhat, maps = out, feats
-            continue
         if yhat is None:
             yhat = np.empty_like(out)
             maps = np.zeros_like(feats)
         yhat[held_idx] = out[held_idx]
         maps += feats / len(folds)
-    return nets, Outputs(yhat, maps)
+    return Outputs(yhat, maps)
+
+
+def _stackable(make_module):
+    """Whether the fold nets of ``make_module`` can train as one stack (`train_stacked`)."""
+    from ._batched import _mlp
+
+    return _mlp(seeded_build(make_module)) is not None
+
+
+def _train_folds(task, builders, seeds, names, train, valid_data, folds):
+    """Every fold net of every member as one stack, each as `train_network` would alone.
+
+    Member ``m``'s fold nets all start from ``seeds[m]``; each stops early on
+    `_fold_validation`. Returns one list of fold nets per member, and the
+    training rows' `TensorDataset`.
+    """
+    from ._batched import train_stacked
+
+    data = _dataset(train, task.settings.device)
+    valid, valid_rows = _fold_validation(task, data, valid_data, folds)
+    k = len(folds)
+    nets = train_stacked(
+        [build for build in builders for _ in folds], data, valid, task.settings,
+        seeds=[int(seed) for seed in seeds for _ in folds],
+        labels=[f"{name} fold {f}" for name in names for f in range(k)],
+        train_rows=[train_idx for _ in builders for train_idx, _ in folds],
+        valid_rows=None if valid_rows is None else valid_rows * len(builders),
+    )
+    return [nets[m * k:(m + 1) * k] for m in range(len(builders))], data
+
+
+def _fit_one(task, make_module, seed, train, valid_data, folds, name):
+    """One member: one net on all rows (in-sample IMTs), or one per fold (out of fold)."""
+    device = task.settings.device
+    if folds is None:
+        data = _dataset(train, device)
+        try:
+            net = train_network(make_module, data, valid_data, task.settings, seed=int(seed),
+                                label=name)
+        except DivergenceError as exc:
+            raise DivergenceError(f"member {name!r}: {exc}") from None
+        feats, out = run_module(net.module_, data.X)
+        _finite(out, feats, name)
+        return [net], Outputs(task.output_fn(out), feats)
+    if len(folds) > 1 and _stackable(make_module):
+        try:
+            nets = _train_folds(task, [make_module], [seed], [name], train, valid_data,
+                                folds)[0][0]
+        except DivergenceError as exc:  # names the fold and seed already
+            raise DivergenceError(f"member {name!r}: {exc}") from None
+    else:
+        nets = []
+        for fold, (train_idx, held_idx) in enumerate(folds):
+            stop_on = valid_data
+            if valid_data is None and task.fold_stopping:
+                stop_on = _dataset(train, device, rows=held_idx)
+            try:
+                nets.append(train_network(make_module, _dataset(train, device, rows=train_idx),
+                                          stop_on, task.settings, seed=int(seed),
+                                          label=f"{name} fold {fold}"))
+            except DivergenceError as exc:
+                raise DivergenceError(f"member {name!r} fold {fold}: {exc}") from None
+    all_rows = TensorDataset({"X": train[0], "Z": train[1]}, device=device).X
+    return nets, _fold_outputs(task, nets, all_rows, folds, name)
 
 
 def _member_name(spec):
@@ -451,11 +519,6 @@ class RoundPlan:
     def check(self, folds):
         """Raise if ``batched=True`` cannot be honoured."""
         if self.batched is True:
-            if folds is not None:
-                raise ValueError(
-                    "batched=True cannot be combined with cross-fitting (the estimator's cv "
-                    "is set): each fold trains on other rows. Use batched='auto' or False."
-                )
             if not self._stack_groups():
                 raise ValueError(
                     "batched=True needs at least two members that are the built-in MLP with "
@@ -464,7 +527,11 @@ class RoundPlan:
                 )
 
     def groups(self, folds):
-        """The jobs of a round: lists of member indices, stacked groups first."""
-        stacked = [] if self.batched is False or folds is not None else self._stack_groups()
+        """The jobs of a round: lists of member indices, stacked groups first.
+
+        A stacked group trains its members (and with ``folds`` every fold net
+        of each) as one stacked model.
+        """
+        stacked = [] if self.batched is False else self._stack_groups()
         in_stack = {i for group in stacked for i in group}
         return stacked + [[i] for i in range(len(self.specs)) if i not in in_stack]

@@ -107,9 +107,10 @@ class MultiverseRE(MetaEstimatorMixin, BaseEstimator):
     batched : {"auto", True, False}, default="auto"
         Train same-shaped MLP members as one stacked model (batched matrix
         products; each member keeps its own seed, shuffling, loss and early
-        stopping): one job instead of k. ``"auto"`` does so whenever two or
-        more members are the built-in MLP with the same sizes and the
-        estimator has no ``cv``; True requires it.
+        stopping): one job instead of k. With the estimator's ``cv``, every
+        fold network of every such member joins the one stack. ``"auto"``
+        does so whenever two or more members are the built-in MLP with the
+        same sizes; True requires it.
 
     Attributes
     ----------

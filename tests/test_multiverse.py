@@ -303,8 +303,6 @@ BAD = [
      r"member 'FlatOnly' \(FlatOnly\) failed on windows \(n_samples, n_channels, length\) "
      r"of shape \(2, 5\)"),
     ("weighting", {"weighting": "best"}, X_bad, ValueError, "'weighting' parameter"),
-    ("batched-with-cv", {"batched": True, "estimator__cv": 2}, X_bad, ValueError,
-     "batched=True cannot be combined with cross-fitting"),
     ("batched-not-stackable", {"members": ["mlp", "cnn"], "batched": True}, X_bad,
      ValueError, "batched=True needs at least two members that are the built-in MLP"),
     ("inner-params-checked", {"estimator__n_rounds": 0}, X_bad, ValueError,

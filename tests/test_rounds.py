@@ -136,7 +136,9 @@ MIXED = specs("a", None, "a", "b", "b", "c")  # two stackable groups, two loners
         ("auto", None, [[0, 2], [3, 4], [1], [5]]),  # stacked groups first
         (True, None, [[0, 2], [3, 4], [1], [5]]),
         (False, None, [[0], [1], [2], [3], [4], [5]]),  # one job per member
-        ("auto", [("train", "held out")], [[0], [1], [2], [3], [4], [5]]),  # folds: no stacking
+        # folds: the same groups, each member's fold nets in its group's stack
+        ("auto", [("train", "held out")], [[0, 2], [3, 4], [1], [5]]),
+        (True, [("train", "held out")], [[0, 2], [3, 4], [1], [5]]),
     ],
 )
 def test_groups(batched, folds, expected):
@@ -154,6 +156,7 @@ def test_groups_without_stackable_members():
     "batched, member_keys, folds",
     [
         (True, ("a", "a"), None),
+        (True, ("a", "a"), [("train", "held out")]),
         ("auto", ("a", "a"), [("train", "held out")]),
         ("auto", (None, "b"), None),
         (False, ("a", "a"), [("train", "held out")]),
@@ -166,7 +169,6 @@ def test_check_accepts(batched, member_keys, folds):
 @pytest.mark.parametrize(
     "member_keys, folds, match",
     [
-        (("a", "a"), [("train", "held out")], "batched=True cannot be combined with cross-fitting"),
         (("a", "b", None), None,
          r"batched=True needs at least two members .* the members are \['m0', 'm1', 'm2'\]"),
     ],
