@@ -383,6 +383,10 @@ class RecursiveReasoner(ModuleOnCPUPickle, BaseEstimator):
     (2, 32)
     """
 
+    # the network fit builds: a subclass may swap in another of the same
+    # constructor and contract (the reasoning benchmark's unshared baseline does)
+    _network_class = DeepThinkingNet
+
     _parameter_constraints: dict = {
         "n_steps": [IntInterval(1, None, closed="left")],
         "train_steps": [IntInterval(1, None, closed="left"), tuple, None],
@@ -522,7 +526,7 @@ class RecursiveReasoner(ModuleOnCPUPickle, BaseEstimator):
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
 
         def make_module():
-            return DeepThinkingNet(
+            return self._network_class(
                 X.shape[1],
                 len(classes),
                 dim=n_spatial,

@@ -1,7 +1,7 @@
 """Reproduce the seed papers' claims: ``python -m sklearn_recursive reproduce``.
 
     python -m sklearn_recursive reproduce [--quick] [--out DIR] [--device auto]
-        [--sections expansion real multiverse feedback speed timeseries]
+        [--sections expansion real multiverse feedback speed timeseries reasoning]
 
 Runs the experiments with progress on stderr and writes ``DIR/report.md``
 with its PNG plots beside it. Every table states its data sizes, seeds and
@@ -10,7 +10,7 @@ spread; the report's header gives the device, the versions and the date.
 when present (``--device auto``).
 
 Each experiment module (`expansion`, `real`, `multiverse`, `feedback`, `speed`,
-`timeseries`) has a config dataclass with
+`timeseries`, `reasoning`) has a config dataclass with
 a ``quick()`` setting, a ``run(config, log)`` that returns results, and
 ``tables`` and ``figures`` that render them.
 """
@@ -19,7 +19,7 @@ import dataclasses
 import sys
 
 from .._training import resolve_device
-from . import expansion, feedback, multiverse, real, speed, timeseries
+from . import expansion, feedback, multiverse, real, reasoning, speed, timeseries
 from ._report import Progress, Report
 
 __all__ = ["SECTIONS", "add_arguments", "main", "reproduce", "run_from_args"]
@@ -37,6 +37,8 @@ SECTIONS = {
     "speed": (speed, "Speed: ratios measured side by side", speed.SpeedConfig),
     "timeseries": (timeseries, "Time-series members against random-convolution classifiers",
                    timeseries.TimeSeriesConfig),
+    "reasoning": (reasoning, "RecursiveReasoner: thinking longer on prefix sums and mazes",
+                  reasoning.ReasoningConfig),
 }
 
 

@@ -1,0 +1,89 @@
+"""RecursiveReasoner: extrapolation, ablations, mazes, halting, speed (DeepThinking).
+
+The experiments live in ``sklearn_recursive.reproduce.reasoning`` (read its
+docstring for what is compared and how); ``python -m sklearn_recursive
+reproduce --sections reasoning`` runs them too. This script runs them alone,
+or some of their parts, and prints the tables. The full setting is sized for
+2 CPU cores (about 15-20 minutes); on a GPU pass ``--device cuda`` and raise
+``--seeds``, ``--n-test`` and the maze budget.
+
+    python benchmarks/bench_reasoning.py [--parts extrapolation ablations mazes halting speed] \
+        [--seeds 2] [--ablation-seeds 1] [--device cpu] [--threads N] [--plots DIR] [--quick]
+
+For example, the prefix-sum extrapolation alone with one seed:
+
+    python benchmarks/bench_reasoning.py --parts extrapolation --seeds 1
+"""
+
+import argparse
+import dataclasses
+import os
+
+import joblib
+import torch
+from threadpoolctl import threadpool_limits
+
+import sklearn_recursive
+from sklearn_recursive.reproduce._report import Progress
+from sklearn_recursive.reproduce.reasoning import PARTS, ReasoningConfig, figures, run, tables
+
+
+def _ints(text):
+    return tuple(int(v) for v in text.split(","))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--parts", nargs="+", choices=PARTS, default=list(PARTS))
+    parser.add_argument("--seeds", type=int, default=None, help="extrapolation and halting")
+    parser.add_argument("--ablation-seeds", type=int, default=None, help="ablations and mazes")
+    parser.add_argument("--train-bits", type=int, default=None)
+    parser.add_argument("--test-bits", type=_ints, default=None, help="e.g. 16,32,64,128,256")
+    parser.add_argument("--steps", type=int, default=None, help="T: training steps")
+    parser.add_argument("--width", type=int, default=None)
+    parser.add_argument("--epochs", type=int, default=None)
+    parser.add_argument("--n-train", type=int, default=None)
+    parser.add_argument("--n-test", type=int, default=None)
+    parser.add_argument("--maze-size", type=int, default=None, help="training maze, cells a side")
+    parser.add_argument("--maze-epochs", type=int, default=None)
+    parser.add_argument("--maze-train", type=int, default=None)
+    parser.add_argument("--maze-width", type=int, default=None)
+    parser.add_argument("--threads", type=int, default=0,
+                        help="torch and BLAS threads of the whole run (0: leave as they are; "
+                        "the timings run on one thread in any case)")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--plots", default=None, help="folder for the PNG plots")
+    parser.add_argument("--quick", action="store_true", help="tiny settings, to smoke-test")
+    args = parser.parse_args()
+    changes = {name: getattr(args, name) for name in (
+        "seeds", "ablation_seeds", "train_bits", "test_bits", "steps", "width", "epochs",
+        "n_train", "n_test", "maze_size", "maze_epochs", "maze_train", "maze_width")
+        if getattr(args, name) is not None}
+    changes.update(parts=tuple(args.parts), device=args.device)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+        threadpool_limits(args.threads)
+    if args.maze_size is not None:
+        changes["maze_test_sizes"] = (args.maze_size, 2 * args.maze_size)
+    cfg = (ReasoningConfig.quick if args.quick else ReasoningConfig)(**changes)
+    if cfg.train_bits not in cfg.test_bits:
+        cfg = dataclasses.replace(cfg, test_bits=(cfg.train_bits, *cfg.test_bits))
+    log = Progress()
+    print(f"# bench_reasoning: sklearn_recursive {sklearn_recursive.__version__}, "
+          f"torch {torch.__version__}, {joblib.cpu_count()} cores, "
+          f"{torch.get_num_threads()} torch threads, device {args.device}")
+    print(f"# {cfg.describe()}")
+    results = run(cfg, log)
+    for i, (title, lines) in enumerate(tables(cfg, results), 1):
+        print(f"\n## {i}. {title}\n")
+        print("\n".join(lines))
+    print(f"\n# total {log.elapsed():.0f}s")
+    if args.plots:
+        os.makedirs(args.plots, exist_ok=True)
+        for name, fig, _ in figures(cfg, results):
+            fig.savefig(os.path.join(args.plots, name), dpi=110)
+        log(f"plots written to {args.plots}")
+
+
+if __name__ == "__main__":
+    main()
