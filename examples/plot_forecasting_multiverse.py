@@ -30,8 +30,7 @@ X_test, y_test = X[-test_months:], y[-test_months:]
 print("windows:", X_train.shape, X_test.shape)
 
 # %%
-inner = RecurrentExpansionRegressor(n_rounds=4, max_epochs=150, lr=3e-3,
-                                    validation_fraction=0.15, random_state=0)
+inner = RecurrentExpansionRegressor(n_rounds=4, max_epochs=150, lr=3e-3, random_state=0)
 mv = MultiverseRE(inner, members=["mlp", "cnn", "gru"]).fit(X_train, y_train)
 
 

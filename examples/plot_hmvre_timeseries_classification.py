@@ -24,16 +24,16 @@ X_train, X_test = X_train.astype(np.float32), X_test.astype(np.float32)
 print("windows:", X_train.shape, "classes:", np.unique(y_train))
 
 # %%
-# Three rounds of four members, early stopping on 20% of the 67 training days.
-inner = RecurrentExpansionClassifier(n_rounds=3, max_epochs=40, validation_fraction=0.2,
-                                     random_state=0)
+# Three rounds of four members; each member cross-fitted on 5 folds of the 67 training
+# days (the default), its fold networks stopping early on their held-out folds.
+inner = RecurrentExpansionClassifier(n_rounds=3, max_epochs=40, random_state=0)
 hmvre = MultiverseRE(inner, members=["mlp", "cnn", "gru", "transformer"]).fit(
     X_train, y_train)
 print(f"HMVRE test accuracy: {hmvre.score(X_test, y_test):.3f} "
       f"(best_round_ {hmvre.best_round_})")
 
 # %%
-# Every member's validation loss in every round is in ``history_``.
+# Every member's out-of-fold loss in every round is in ``history_``.
 for record in hmvre.history_:
     losses = ", ".join(f"{m['name']} {m['valid_loss']:.3f}" for m in record["members"])
     print(f"round {record['round']}: {losses}")
@@ -51,11 +51,11 @@ for name, model in {
     print(f"{name} test accuracy: {scores[name]:.3f}")
 
 # %%
-# Members' validation loss per round.
+# Members' out-of-fold loss per round.
 fig, ax = plt.subplots(figsize=(6, 3.5))
 for i, name in enumerate(m["name"] for m in hmvre.history_[0]["members"]):
     ax.plot([r["members"][i]["valid_loss"] for r in hmvre.history_], "o-", label=name)
-ax.set(xlabel="round", ylabel="validation loss", title="HMVRE members")
+ax.set(xlabel="round", ylabel="out-of-fold loss", title="HMVRE members")
 ax.legend()
 fig.tight_layout()
 plt.show()

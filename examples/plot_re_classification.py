@@ -31,10 +31,10 @@ print("class probabilities of the first 3 test rows:")
 print(np.round(clf.predict_proba(X_test[:3]), 3))
 
 # %%
-# The accuracy of every round on the test rows, and each round's validation score.
+# The accuracy of every round on the test rows, and each round's out-of-fold score.
 staged = [np.mean(p == y_test) for p in clf.staged_predict(X_test)]
 for record, acc in zip(clf.history_, staged):
-    print(f"round {record['round']}: validation loss {record['valid_loss']:.3f}, "
+    print(f"round {record['round']}: out-of-fold loss {record['valid_loss']:.3f}, "
           f"test accuracy {acc:.3f}")
 
 fig, ax = plt.subplots(figsize=(5, 3.5))

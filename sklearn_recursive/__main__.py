@@ -3,8 +3,9 @@
     sklearn-recursive [demo] [--quick] [--out DIR] [--no-plot]      (or python -m sklearn_recursive)
     sklearn-recursive reproduce [--quick] [--out DIR]   (see sklearn_recursive.reproduce)
 
-Fits a `RecurrentExpansionRegressor` with early stopping, prints one line per
-round (training error, validation error, test error, AULC, the round chosen)
+Fits a `RecurrentExpansionRegressor` with its defaults (5-fold cross-fitting,
+early stopping), prints one line per round (training error, out-of-fold error,
+test error, AULC, the round chosen)
 and, when matplotlib is installed, saves a plot of error per round and of the
 fitted curves to ``DIR/re_sinusoid.png``.
 """
@@ -44,7 +45,8 @@ def run_demo(quick=False, out=".", plot=True, stream=sys.stdout):
     )
     print(
         f"sklearn-recursive {__version__}: RecurrentExpansionRegressor on the noisy sinusoid\n"
-        f"{n_train} training rows (noise sd 0.3, 10% held out for validation), "
+        f"{n_train} training rows (noise sd 0.3; 5-fold cross-fitting: every row trains "
+        f"4 of 5 networks and its out-of-fold prediction scores the rounds), "
         f"test = 1000 rows of the clean sine; errors are MSE",
         file=stream,
     )
@@ -55,7 +57,7 @@ def run_demo(quick=False, out=".", plot=True, stream=sys.stdout):
     test_mse = [float(np.mean((p - y_test) ** 2)) for p in staged]
 
     y_var = float(np.var(y))
-    print(f"\n{'round':>5} {'train':>9} {'valid':>9} {'test':>9} {'AULC':>8} {'epochs':>6}",
+    print(f"\n{'round':>5} {'train':>9} {'oof':>9} {'test':>9} {'AULC':>8} {'epochs':>6}",
           file=stream)
     for rec, mse in zip(reg.history_, test_mse):
         # history_ losses are in standardised-y units; report MSE in y's units
@@ -67,9 +69,9 @@ def run_demo(quick=False, out=".", plot=True, stream=sys.stdout):
         )
     print(
         f"\nfit: {seconds:.1f} s, {reg.n_rounds_} rounds on {reg.device_}. "
-        f"Test MSE: round 0 (a single network) {test_mse[0]:.4f}, "
+        f"Test MSE: round 0 (its 5 fold networks, no expansion) {test_mse[0]:.4f}, "
         f"best_round_ {reg.best_round_} {test_mse[reg.best_round_]:.4f}; "
-        f"the noise variance is 0.09, the floor for train/valid MSE.",
+        f"the noise variance is 0.09, the floor for train/out-of-fold MSE.",
         file=stream,
     )
     # the fair baseline: the same network, trained as long as all rounds together
@@ -80,7 +82,7 @@ def run_demo(quick=False, out=".", plot=True, stream=sys.stdout):
     ).fit(X, y)
     single_mse = float(np.mean((single.predict(X_test) - y_test) ** 2))
     print(
-        f"one network given the same {total_epochs} epochs as all rounds together "
+        f"round 0 alone given the same {total_epochs} epochs as all rounds together "
         f"(same early stopping): test MSE "
         f"{single_mse:.4f}",
         file=stream,
@@ -105,7 +107,8 @@ def _plot(reg, staged, test_mse, X, y, X_test, y_test, out, stream):
     rounds = [r["round"] for r in reg.history_]
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
     ax1.plot(rounds, [r["train_loss"] * y_var for r in reg.history_], "o-", label="train")
-    ax1.plot(rounds, [r["valid_loss"] * y_var for r in reg.history_], "s-", label="validation")
+    ax1.plot(rounds, [r["valid_loss"] * y_var for r in reg.history_], "s-",
+             label="out of fold")
     ax1.plot(rounds, test_mse, "^-", label="test (clean sine)")
     ax1.axvline(reg.best_round_, color="gray", ls="--", label="best_round_")
     ax1.set(xlabel="round", ylabel="MSE", yscale="log", title="Error per round")

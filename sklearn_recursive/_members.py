@@ -221,7 +221,7 @@ def fit_member_group(task, specs, seeds, train, valid, folds, n_threads=None, co
     One spec: one net, or one per fold.  Several specs: they share a
     ``stack_key`` and are trained as one stacked model (no folds).  ``yhat``
     and ``maps`` (`Outputs`) are the training rows' IMTs: in-sample, or
-    out-of-fold predictions with the fold nets' mean maps.
+    out of fold (both from the fold net that did not train on the row).
 
     Parameters
     ----------
@@ -319,10 +319,15 @@ def _fold_validation(task, data, valid_data, folds):
 
 
 def _fold_outputs(task, nets, inputs, folds, name):
-    """`Outputs` of one member's fold nets: out-of-fold ``yhat``, the nets' mean maps.
+    """`Outputs` of one member's fold nets on the training rows: all out of fold.
 
-    Every fold net runs once on all rows (``inputs``): the held-out rows give
-    its out-of-fold predictions, all rows its share of the mean maps.
+    Every fold net runs once on all rows (``inputs``); its held-out rows get
+    its predictions and its feature maps. The maps are out of fold too: the
+    mean over the fold nets would hold, for each row, the maps of the k - 1
+    nets that trained on it, from which the next round reads the row's target
+    back (and the out-of-fold scores that choose the round believe it). The
+    fold nets share their initial weights, which keeps their hidden units
+    comparable coordinates.
     """
     yhat = maps = None
     for net, (_, held_idx) in zip(nets, folds):
@@ -333,7 +338,7 @@ def _fold_outputs(task, nets, inputs, folds, name):
             yhat = np.empty_like(out)
             maps = np.zeros_like(feats)
         yhat[held_idx] = out[held_idx]
-        maps += feats / len(folds)
+        maps[held_idx] = feats[held_idx]
     return Outputs(yhat, maps)
 
 

@@ -86,7 +86,7 @@ class _BaseRecurrentExpansion(BaseEstimator):
         n_rounds=10,
         aggregator="pca",
         n_components=8,
-        cv=None,
+        cv=5,
         module=None,
         max_epochs=100,
         batch_size=128,
@@ -195,7 +195,15 @@ class _BaseRecurrentExpansion(BaseEstimator):
             return None
         classifier = is_classifier(self)
         if isinstance(self.cv, Integral):  # >= 2, by the parameter constraints
-            kind = StratifiedKFold if classifier else KFold
+            if len(X) < self.cv:
+                raise ValueError(
+                    f"cv={self.cv} cross-fits on {self.cv} folds of the training rows, but "
+                    f"there are only n_samples={len(X)}; use more samples, a smaller cv, or "
+                    "cv=None."
+                )
+            # stratified, unless no class has a row in every fold
+            stratify = classifier and np.bincount(y_enc).max() >= self.cv
+            kind = StratifiedKFold if stratify else KFold
             splitter = kind(n_splits=self.cv, shuffle=True, random_state=seed)
         else:
             splitter = check_cv(self.cv, y_enc, classifier=classifier)
@@ -379,20 +387,25 @@ _COMMON_PARAMS_DOC = """
         Output width of the ``"pca"`` and ``"random"`` aggregators; at most
         the number of feature maps.
 
-    cv : None, int or cross-validation splitter, default=None
+    cv : int, cross-validation splitter or None, default=5
         How the IMTs (maps and predictions) of the *training* rows are made,
-        and which rows validate. None: in-sample, by the network that
-        trained on them, as in the original method; ``early_stopping`` then
-        holds out ``validation_fraction`` of the rows. An int k or a
-        splitter: cross-fitted -- each round trains one network per fold,
-        all from the same initial weights, each on the rows of the other
-        folds; a training row's IMTs come from the network that did not see
-        it, other rows get the mean of the fold networks. No row is held
+        and which rows validate. An int k or a splitter: cross-fitted --
+        each round trains one network per fold, all from the same initial
+        weights, each on the rows of the other folds; a training row's IMTs
+        come from the network that did not see it, so the next round never
+        learns from predictions made on its own targets; new rows get the
+        mean of the fold networks (a bagged prediction). No row is held
         out: with ``early_stopping`` each fold network stops early on its
         own held-out fold, and every round is scored on the out-of-fold
-        predictions of all training rows (``history_[i]["selection_loss"]``),
-        which choose ``best_round_``. An int gives a shuffled (stratified,
-        for classifiers) K-fold seeded by ``random_state``.
+        predictions of all training rows (``history_[i]["valid_loss"]``),
+        which choose ``best_round_``. An int gives a shuffled K-fold seeded
+        by ``random_state``, stratified for classifiers (unless no class has
+        k rows). Same-shaped MLP fold networks train as one stacked model.
+        None: in-sample IMTs, by the network that trained on them, as in the
+        original method; ``early_stopping`` then holds out
+        ``validation_fraction`` of the rows, and a round costs one fit
+        instead of k (about 0.5× the time of ``cv=5``, with lower scores on
+        the real-data suite: see the user guide).
 
     module : str, callable or None, default=None
         The round network. None: the MLP of ``hidden_layer_sizes``. A name:
@@ -505,11 +518,10 @@ _COMMON_ATTRS_DOC = """
     history_ : list of dict
         One dict per round: ``round``, ``train_loss`` and ``train_score``
         (on the training rows' IMTs: in-sample, or out-of-fold with ``cv``),
-        ``valid_loss`` and ``valid_score`` (on the held-out rows; NaN
-        without early stopping or with ``cv``), ``selection_loss`` (the
-        loss that scores the round for ``best_round_``: on the held-out
-        rows, or with ``cv`` on every training row out of fold; NaN when no
-        row can score it),
+        ``valid_loss`` and ``valid_score`` (on the rows that validate and
+        choose ``best_round_``: with ``cv``, every training row out of fold,
+        the same as ``train_loss``; without, the held-out rows; NaN without
+        either),
         ``aulc`` (area under the round's training loss curve divided by its
         epochs), ``epochs``, ``seconds``, ``curve`` (per-epoch training
         loss of the round's first network) and ``best``.

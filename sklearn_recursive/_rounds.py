@@ -173,7 +173,12 @@ class RoundStopper:
 
 
 def scores(chain, nets, train_rows, train, valid_rows=None, valid=None):
-    """The record every round and every member gets: losses, scores, AULC, epochs."""
+    """The record every round and every member gets: losses, scores, AULC, epochs.
+
+    ``valid_loss``/``valid_score`` are on the rows that validate: the held-out
+    rows, or with cross-fitting (``chain.oof``, no held-out rows) every
+    training row out of fold -- then the same as ``train_loss``/``train_score``.
+    """
     curves = [np.asarray(net.history[:, "train_loss"], dtype=float) for net in nets]
     record = {
         "train_loss": chain.loss(train_rows.y, train.yhat, train_rows.sample_weight),
@@ -186,6 +191,8 @@ def scores(chain, nets, train_rows, train, valid_rows=None, valid=None):
     if valid is not None:
         record["valid_loss"] = chain.loss(valid_rows.y, valid.yhat, valid_rows.sample_weight)
         record["valid_score"] = chain.score(valid_rows.y, valid.yhat, valid_rows.sample_weight)
+    elif chain.oof:
+        record["valid_loss"], record["valid_score"] = record["train_loss"], record["train_score"]
     return record, curves
 
 
@@ -369,18 +376,15 @@ def fit_chain(chain, plan, train, valid, folds, seeds):
                         "(e.g. Pipeline(StandardScaler(), ...))."
                     ) from None
                 record, curves = scores(chain, rnd.nets, train, train_out, valid, valid_out)
-                selecting = selection_rows(chain, train, train_out, valid, valid_out)
-                selection_loss = np.nan
-                if selecting is not None:
-                    losses, weights = selecting
-                    selection_loss = float(np.average(losses, weights=weights))
-                    row_losses.append(losses)
-                record = {"round": r, **record, "selection_loss": selection_loss,
-                          "curve": curves[0].tolist(), "members": members,
-                          "seconds": time.perf_counter() - start}
+                record = {"round": r, **record, "curve": curves[0].tolist(),
+                          "members": members, "seconds": time.perf_counter() - start}
                 result.rounds.append(rnd)
                 result.history.append(record)
-                stop = stopper.step(selection_loss) and chain.stop_rounds
+                selecting = selection_rows(chain, train, train_out, valid, valid_out)
+                if selecting is not None:
+                    losses, weights = selecting
+                    row_losses.append(losses)
+                stop = stopper.step(record["valid_loss"]) and chain.stop_rounds
                 if progress is not None:
                     progress.round_end(record)
                 if stop or r == chain.n_rounds - 1:

@@ -22,6 +22,7 @@ _FAST_RE = dict(
     batch_size=32,
     lr=1e-2,
     early_stopping=False,
+    cv=None,
     device="cpu",
     random_state=0,
 )

@@ -42,9 +42,11 @@ def test_with_cv_every_row_trains_and_the_rounds_are_scored_out_of_fold(Est, dat
     est = fast(Est, early_stopping=True, cv=3, n_rounds=3, max_epochs=60).fit(X, y)
     for record in est.history_:
         # no held-out split: the out-of-fold predictions of all 120 rows score the round
-        assert np.isnan(record["valid_loss"])
-        assert record["selection_loss"] == pytest.approx(record["train_loss"], rel=1e-6)
-    losses = [r["selection_loss"] for r in est.history_]
+        assert record["valid_loss"] == record["train_loss"]
+        assert record["valid_score"] == record["train_score"]
+        for member in record["members"]:
+            assert member["valid_loss"] == member["train_loss"]
+    losses = [r["valid_loss"] for r in est.history_]
     assert est.best_round_ <= int(np.argmin(losses))
     # each fold net trained on the 80 rows of the other folds and early-stopped on its own 40
     for net in est.rounds_[0].nets:
@@ -57,14 +59,14 @@ def test_without_early_stopping_cv_fits_every_round_and_still_chooses_one(regres
     X, y = regression_data
     est = fast(R, early_stopping=False, cv=KFold(3), n_rounds=4, max_epochs=5).fit(X, y)
     assert est.n_rounds_ == 4
-    losses = [r["selection_loss"] for r in est.history_]
+    losses = [r["valid_loss"] for r in est.history_]
     assert np.isfinite(losses).all()
     best = clone(est).set_params(round_selection="best").fit(X, y)
     assert best.best_round_ == int(np.argmin(losses))
     # without cv nothing honest scores the rounds: the last one is used
     plain = fast(R, early_stopping=False, n_rounds=4, max_epochs=5).fit(X, y)
     assert plain.best_round_ == 3
-    assert np.isnan([r["selection_loss"] for r in plain.history_]).all()
+    assert np.isnan([r["valid_loss"] for r in plain.history_]).all()
 
 
 def test_continued_rounds_with_cv_never_score_worse_out_of_fold_than_round_zero(
@@ -77,7 +79,7 @@ def test_continued_rounds_with_cv_never_score_worse_out_of_fold_than_round_zero(
     for seed in range(3):
         est = fast(R, early_stopping=True, cv=3, n_rounds=3, max_epochs=40,
                    random_state=seed).fit(X, y)
-        losses = [r["selection_loss"] for r in est.history_]
+        losses = [r["valid_loss"] for r in est.history_]
         assert all(b <= a + 1e-6 for a, b in zip(losses, losses[1:])), losses
 
 

@@ -35,6 +35,8 @@ def _expected_failed_checks(estimator):
         fast(RecurrentExpansionClassifier, early_stopping=True, round_init="random",
              round_selection="best"),
         fast(RecurrentExpansionClassifier, early_stopping=True, cv=2),
+        # the defaults' cross-fitting: 5 stacked fold nets, rounds chosen out of fold
+        fast(RecurrentExpansionRegressor, early_stopping=True, cv=5),
         MultiverseRE(fast(RecurrentExpansionRegressor), members=["mlp", "mlp", "cnn"]),
         MultiverseRE(
             fast(RecurrentExpansionClassifier, early_stopping=True),

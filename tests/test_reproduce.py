@@ -13,6 +13,7 @@ from sklearn_recursive.reproduce.expansion import ExpansionConfig, glitch, rises
 from sklearn_recursive.reproduce.feedback import FeedbackConfig
 from sklearn_recursive.reproduce.multiverse import MultiverseConfig
 from sklearn_recursive.reproduce.real import RealConfig
+from sklearn_recursive.reproduce.reasoning import ReasoningConfig
 from sklearn_recursive.reproduce.speed import SpeedConfig, alternate, alternate_times
 from sklearn_recursive.reproduce.timeseries import TimeSeriesConfig
 
@@ -20,8 +21,8 @@ TINY = {
     "expansion": [ExpansionConfig(seeds=1, n_train=120, n_test=40, rounds=3, max_epochs=2,
                                   hidden=(8,), n_components=2, cv=2)],
     "real": [RealConfig(seeds=2, tasks=("diabetes", "iris"), n_rounds=2, max_epochs=3,
-                        models=("ridge / logistic", "single net (round 0)", "RE 0.x defaults",
-                                "RE defaults"))],
+                        models=("ridge / logistic", "round 0 of RE defaults (5 fold nets)",
+                                "RE 0.x defaults", "RE defaults"))],
     "multiverse": [MultiverseConfig(seeds=1, datasets=("sinusoid",), variants=("RE", "MVRE"),
                                     k=2, rounds=2, max_epochs=2, n_train=100, n_test=50,
                                     n_jobs=1)],
@@ -30,6 +31,8 @@ TINY = {
     # without aeon (the tests' install) its tasks are skipped, and the report says so
     "timeseries": [TimeSeriesConfig(seeds=1, tasks=("ItalyPowerDemand",), n_rounds=1,
                                     max_epochs=2, models=("ridge / logistic", "fcn"))],
+    "reasoning": [ReasoningConfig.quick(n_train=64, n_test=8, width=4, epochs=1, maze_train=16,
+                                        maze_test=4, maze_width=4, repeats=1)],
     "speed": [SpeedConfig(repeats=1, rows=300, epochs=1, rounds=2, round_rows=150, members=2,
                           member_rows=150, feedback_steps=(2,), feedback_batch=2)],
 }

@@ -30,24 +30,28 @@ from ._suite import (
     time_ratios,
 )
 
-# The settings before the rounds issue (0.x): fresh rounds, best validation round.
-OLD_DEFAULTS = dict(round_init="random", round_selection="best", weight_decay=0.0)
+# The settings before the rounds issue (0.x): fresh rounds, best validation round, one
+# 10% validation split.
+OLD_DEFAULTS = dict(round_init="random", round_selection="best", weight_decay=0.0, cv=None)
+# After its first part: continued rounds and the one-SE rule, on the same split.
+HOLDOUT_DEFAULTS = dict(cv=None)
 
 # label -> RE parameters changed from the current defaults
 CANDIDATES = {
     "RE 0.x defaults": OLD_DEFAULTS,
+    "RE 0.1 holdout defaults": HOLDOUT_DEFAULTS,
     "RE defaults": {},
     "0.x + round_init=previous": {**OLD_DEFAULTS, "round_init": "previous"},
     "0.x + round_selection=one_se": {**OLD_DEFAULTS, "round_selection": "one_se"},
-    "defaults + cv=5": {"cv": 5},
+    "defaults + round_init=random": {"round_init": "random"},
     "defaults + cv=3": {"cv": 3},
-    "defaults + weight_decay=1e-3": {"weight_decay": 1e-3},
-    "defaults + batch_size=32": {"batch_size": 32},
+    "holdout + weight_decay=1e-3": {**HOLDOUT_DEFAULTS, "weight_decay": 1e-3},
+    "holdout + batch_size=32": {**HOLDOUT_DEFAULTS, "batch_size": 32},
 }
-SINGLE = "single net (round 0)"
-CV_ROUND0 = "round 0 of cv=5 (5 fold nets)"
+SINGLE = "single net (round 0 of holdout)"
+CV_ROUND0 = "round 0 of RE defaults (5 fold nets)"
 # RE column -> the column of its own round 0, read off the same fits
-ROUND_ZERO = {"RE defaults": SINGLE, "defaults + cv=5": CV_ROUND0}
+ROUND_ZERO = {"RE 0.1 holdout defaults": SINGLE, "RE defaults": CV_ROUND0}
 MULTIVERSE = "seed multiverse (5)"
 
 
@@ -62,12 +66,12 @@ class RealConfig:
 
     @classmethod
     def quick(cls, device="auto"):
-        """8 of the tasks, 2 seeds, the peers, round 0 and RE before and after."""
+        """8 of the tasks, 2 seeds, the peers, round 0, the 0.x defaults and the defaults."""
         return cls(seeds=2, device=device,
                    tasks=("diabetes", "star98 (share above median)", "sunspots (yearly)",
                           "airline (log change)", "breast_cancer", "wine", "iris",
                           "ItalyPowerDemand"),
-                   models=(*PEERS, SINGLE, "RE 0.x defaults", "RE defaults"))
+                   models=(*PEERS, CV_ROUND0, "RE 0.x defaults", "RE defaults"))
 
     def describe(self):
         tasks = "all tasks" if self.tasks is None else f"{len(self.tasks)} tasks"
@@ -76,7 +80,7 @@ class RealConfig:
 
     def labels(self):
         """The columns, in order; the round-0 columns are read off their RE fits."""
-        every = [*PEERS, SINGLE, *CANDIDATES, CV_ROUND0, MULTIVERSE]
+        every = [*PEERS, SINGLE, CV_ROUND0, *CANDIDATES, MULTIVERSE]
         chosen = every if self.models is None else [m for m in every if m in self.models]
         # a round-0 column only beside the RE column it is read off
         return [m for m in chosen if m not in ROUND_ZERO.values()
