@@ -10,14 +10,10 @@ tables. With the defaults, one run takes 13-14 minutes on 2 CPU cores.
 """
 
 import argparse
-import os
 
-import joblib
-import torch
-
-import sklearn_recursive
-from sklearn_recursive.reproduce._report import Progress
-from sklearn_recursive.reproduce.feedback import FeedbackConfig, figures, run, tables
+from sklearn_recursive.reproduce import feedback
+from sklearn_recursive.reproduce._report import print_section
+from sklearn_recursive.reproduce.feedback import FeedbackConfig
 
 
 def main():
@@ -38,21 +34,7 @@ def main():
     if args.quick:
         cfg = FeedbackConfig(noise=args.noise, seeds=1, updates=10, train=8, test=8,
                              device=args.device)
-    log = Progress()
-    print(f"# bench_feedback: sklearn_recursive {sklearn_recursive.__version__}, "
-          f"torch {torch.__version__}, {joblib.cpu_count()} cores, "
-          f"{torch.get_num_threads()} torch threads, device {args.device}")
-    print(f"# {cfg.describe()}")
-    results = run(cfg, log)
-    for i, (title, lines) in enumerate(tables(cfg, results), 1):
-        print(f"\n## {i}. {title}\n")
-        print("\n".join(lines))
-    print(f"\n# total {log.elapsed():.0f}s")
-    if args.plots:
-        os.makedirs(args.plots, exist_ok=True)
-        for name, fig, _ in figures(cfg, results):
-            fig.savefig(os.path.join(args.plots, name), dpi=110)
-        log(f"plots written to {args.plots}")
+    print_section("bench_feedback", feedback, cfg, args.device, args.plots)
 
 
 if __name__ == "__main__":

@@ -17,15 +17,13 @@ For example, the prefix-sum extrapolation alone with one seed:
 
 import argparse
 import dataclasses
-import os
 
-import joblib
 import torch
 from threadpoolctl import threadpool_limits
 
-import sklearn_recursive
-from sklearn_recursive.reproduce._report import Progress
-from sklearn_recursive.reproduce.reasoning import PARTS, ReasoningConfig, figures, run, tables
+from sklearn_recursive.reproduce import reasoning
+from sklearn_recursive.reproduce._report import print_section
+from sklearn_recursive.reproduce.reasoning import PARTS, ReasoningConfig
 
 
 def _ints(text):
@@ -68,21 +66,7 @@ def main():
     cfg = (ReasoningConfig.quick if args.quick else ReasoningConfig)(**changes)
     if cfg.train_bits not in cfg.test_bits:
         cfg = dataclasses.replace(cfg, test_bits=(cfg.train_bits, *cfg.test_bits))
-    log = Progress()
-    print(f"# bench_reasoning: sklearn_recursive {sklearn_recursive.__version__}, "
-          f"torch {torch.__version__}, {joblib.cpu_count()} cores, "
-          f"{torch.get_num_threads()} torch threads, device {args.device}")
-    print(f"# {cfg.describe()}")
-    results = run(cfg, log)
-    for i, (title, lines) in enumerate(tables(cfg, results), 1):
-        print(f"\n## {i}. {title}\n")
-        print("\n".join(lines))
-    print(f"\n# total {log.elapsed():.0f}s")
-    if args.plots:
-        os.makedirs(args.plots, exist_ok=True)
-        for name, fig, _ in figures(cfg, results):
-            fig.savefig(os.path.join(args.plots, name), dpi=110)
-        log(f"plots written to {args.plots}")
+    print_section("bench_reasoning", reasoning, cfg, args.device, args.plots)
 
 
 if __name__ == "__main__":

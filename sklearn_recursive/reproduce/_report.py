@@ -76,6 +76,34 @@ class Progress:
         print(f"[{self.elapsed():6.0f}s] {message}", file=self.stream, flush=True)
 
 
+def print_section(script, section, cfg, device, plots=None):
+    """What a benchmark script prints: ``section.run(cfg)``'s tables, figures to ``plots``.
+
+    ``section`` is a reproduce module (`run`, `tables`, `figures`); the header
+    names ``script``, the versions, the cores, torch's threads and ``device``.
+    """
+    import torch
+
+    from .. import __version__
+
+    log = Progress()
+    print(f"# {script}: sklearn_recursive {__version__}, torch {torch.__version__}, "
+          f"{joblib.cpu_count()} cores, {torch.get_num_threads()} torch threads, "
+          f"device {device}")
+    print(f"# {cfg.describe()}")
+    results = section.run(cfg, log)
+    for i, (title, lines) in enumerate(section.tables(cfg, results), 1):
+        print(f"\n## {i}. {title}\n")
+        print("\n".join(lines))
+    print(f"\n# total {log.elapsed():.0f}s")
+    if plots:
+        os.makedirs(plots, exist_ok=True)
+        for name, fig, _ in section.figures(cfg, results):
+            fig.savefig(os.path.join(plots, name), dpi=110)
+        log(f"plots written to {plots}")
+    return results
+
+
 class Report:
     """Collects Markdown and figures; `write` saves ``report.md`` into ``out``."""
 
