@@ -51,7 +51,7 @@ from .._reasoner import DeepThinkingNet, RecursiveReasoner
 from .._training import DivergenceError
 from ..datasets import make_mazes, make_prefix_sums
 from ._report import markdown_table, mean_std, pm
-from .speed import alternate
+from .speed import alternate, with_threads
 
 PARTS = ("extrapolation", "ablations", "mazes", "halting", "speed")
 
@@ -312,23 +312,8 @@ def run(cfg, log):
     if "mazes" in cfg.parts:
         out["mazes"] = _mazes(cfg, log)
     if "speed" in cfg.parts:
-        out["speed"] = _speed_with_threads(cfg, log)
+        out["speed"] = with_threads(cfg.threads, cfg.device, _speed, cfg, log)
     return out
-
-
-def _speed_with_threads(cfg, log):
-    """`_speed` with torch and BLAS on ``cfg.threads`` threads on the CPU (as `speed.run`)."""
-    if cfg.threads is None or str(cfg.device).startswith("cuda"):
-        return _speed(cfg, log)
-    from threadpoolctl import threadpool_limits
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(cfg.threads)
-    try:
-        with threadpool_limits(cfg.threads):
-            return _speed(cfg, log)
-    finally:
-        torch.set_num_threads(before)
 
 
 def _extrapolation(cfg, log):

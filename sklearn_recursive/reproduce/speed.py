@@ -189,15 +189,23 @@ def run(cfg, log):
     small shared machine, multi-threaded kernels on these small problems make
     single timings vary several-fold.
     """
+    return with_threads(cfg.threads, cfg.device, _run, cfg, log)
+
+
+def with_threads(threads, device, fn, *args):
+    """``fn(*args)`` with torch and BLAS on ``threads`` threads on the CPU, then as before.
+
+    None, or a CUDA ``device``, leaves the threads as they are.
+    """
     from threadpoolctl import threadpool_limits
 
-    if cfg.threads is None or str(cfg.device).startswith("cuda"):
-        return _run(cfg, log)
+    if threads is None or str(device).startswith("cuda"):
+        return fn(*args)
     before = torch.get_num_threads()
-    torch.set_num_threads(cfg.threads)
+    torch.set_num_threads(threads)
     try:
-        with threadpool_limits(cfg.threads):
-            return _run(cfg, log)
+        with threadpool_limits(threads):
+            return fn(*args)
     finally:
         torch.set_num_threads(before)
 
