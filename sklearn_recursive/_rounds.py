@@ -380,11 +380,14 @@ def fit_chain(chain, plan, train, valid, folds, seeds):
                           "members": members, "seconds": time.perf_counter() - start}
                 result.rounds.append(rnd)
                 result.history.append(record)
+                # the rows that score the round: for stopping, "best" and "one_se" alike
                 selecting = selection_rows(chain, train, train_out, valid, valid_out)
+                score_loss = np.nan
                 if selecting is not None:
                     losses, weights = selecting
                     row_losses.append(losses)
-                stop = stopper.step(record["valid_loss"]) and chain.stop_rounds
+                    score_loss = float(np.average(losses, weights=weights))
+                stop = stopper.step(score_loss) and chain.stop_rounds
                 if progress is not None:
                     progress.round_end(record)
                 if stop or r == chain.n_rounds - 1:
