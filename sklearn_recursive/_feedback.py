@@ -98,7 +98,113 @@ def _describe(X):
     return f"a {np.ndim(X)}-D array of shape {np.shape(X)}"
 
 
-class FeedbackSegmenter(ModuleOnCPUPickle, BaseEstimator):
+class PositionLabels:
+    """Input checks of estimators that label every position of signals or images.
+
+    X is ``(n, C, L)`` / ``(n, L)`` or ``(n, C, H, W)`` / ``(n, H, W)``, y one
+    integer label per position; the labels' shape tells which. The class
+    defines ``_check_size(X, name)`` (what its network needs) and the wording
+    of its y errors: ``_y_expected`` (what y to give) and ``_y_kinds`` (the
+    shapes y may have).
+    """
+
+    def _check_X(self, X, n_spatial, name="X"):
+        """Return float32 ``(n, C, *spatial)`` from X of ``n_spatial`` spatial dims."""
+        kind = "images (n_samples, channels, H, W) or (n_samples, H, W)"
+        if n_spatial == 1:
+            kind = "signals (n_samples, channels, L) or (n_samples, L)"
+        try:
+            ndim = np.ndim(X)
+        except (TypeError, ValueError):
+            ndim = None
+        if ndim not in (n_spatial + 1, n_spatial + 2):
+            raise ValueError(f"{name} must be {kind}; got {_describe(X)}.")
+        X = check_array(
+            X,
+            dtype=[np.float32, np.float64],
+            allow_nd=True,
+            ensure_min_samples=1,
+            input_name=name,
+        )
+        if X.ndim == n_spatial + 1:
+            X = X[:, None]
+        return X.astype(np.float32, copy=False)
+
+    def _check_y(self, y, X_shape, X_orig):
+        """Integer labels, with the shape of X's samples and spatial dims."""
+        y = np.asarray(y)
+        expected = (X_shape[0], *X_shape[2:])
+        if y.shape != expected:
+            hint = ""
+            shape = np.shape(X_orig)
+            if len(shape) == y.ndim + 1 and shape[0] == y.shape[0] and shape[1:-1] == y.shape[1:]:
+                axes = (0, y.ndim, *range(1, y.ndim))
+                hint = (
+                    f" X looks channels-last, with its {shape[-1]} channels on the last axis: "
+                    f"channels come first here, X.transpose{axes}."
+                )
+            raise ValueError(
+                f"y must hold one label per pixel, of shape {expected} for X of shape "
+                f"{shape}; got y of shape {y.shape}.{hint}"
+            )
+        if y.dtype.kind == "b":
+            y = y.astype(np.int64)
+        elif y.dtype.kind == "f":
+            if not np.all(np.isfinite(y)) or np.any(y != np.round(y)):
+                raise ValueError(
+                    "y must hold integer class labels; got non-integer values, e.g. "
+                    f"{y[~np.isfinite(y) | (y != np.round(y))].flat[0]!r}."
+                )
+            y = y.astype(np.int64)
+        elif y.dtype.kind not in "iu":
+            raise ValueError(f"y must hold integer class labels; got dtype {y.dtype}.")
+        if y.size and y.min() < 0:
+            raise ValueError(f"y must hold non-negative integer class labels; got {int(y.min())}.")
+        return y
+
+    def _validate_fit_data(self, X, y):
+        if y is None:
+            raise ValueError(
+                f"{type(self).__name__} requires y to be passed, but the target y is None: "
+                f"give {self._y_expected}."
+            )
+        y_ndim = np.ndim(y)
+        if y_ndim not in (2, 3):
+            raise ValueError(f"y must be {self._y_kinds}; got {_describe(y)}.")
+        n_spatial = y_ndim - 1
+        X_checked = self._check_X(X, n_spatial)
+        if len(X_checked) < 2:
+            raise ValueError(f"fit needs at least 2 samples; got n_samples={len(X_checked)}.")
+        y = self._check_y(y, X_checked.shape, X)
+        self._check_size(X_checked)  # after y: a channels-last X is named as such first
+        return X_checked, y, n_spatial
+
+    def _validate_X(self, X):
+        check_is_fitted(self)
+        X = self._check_X(X, self.n_spatial_dims_)
+        if X.shape[1] != self.n_features_in_:
+            hint = ""
+            if X.shape[-1] == self.n_features_in_ and self.n_features_in_ > 1:
+                axes = (0, X.ndim - 1, *range(1, X.ndim - 1))
+                hint = f" If its channels are on the last axis, use X.transpose{axes}."
+            raise ValueError(
+                f"X has {X.shape[1]} channels, but {type(self).__name__} was fitted on "
+                f"{self.n_features_in_}; got {_describe(X)}.{hint}"
+            )
+        self._check_size(X)
+        return X
+
+    def _encode(self, y):
+        unseen = np.setdiff1d(np.unique(y), self.classes_)
+        if unseen.size:
+            raise ValueError(
+                f"y contains labels {unseen.tolist()} not seen in fit; the fitted labels "
+                f"are {self.classes_.tolist()}."
+            )
+        return np.searchsorted(self.classes_, y)
+
+
+class FeedbackSegmenter(PositionLabels, ModuleOnCPUPickle, BaseEstimator):
     """Segment images or signals with a feedback U-Net refined over steps.
 
     A U-Net ``F`` keeps a state ``h = [u, v]`` (``u``: class logits, ``v``:
@@ -234,6 +340,10 @@ class FeedbackSegmenter(ModuleOnCPUPickle, BaseEstimator):
     (2, 8, 8)
     """
 
+    _y_expected = "label masks (n_samples, H, W) or labels (n_samples, L)"
+    _y_kinds = ("label masks of shape (n_samples, H, W) for images or labels of shape "
+                "(n_samples, L) for signals")
+
     _parameter_constraints: dict = {
         "n_steps": [IntInterval(1, None, closed="left")],
         "feedback": ["boolean"],
@@ -321,28 +431,6 @@ class FeedbackSegmenter(ModuleOnCPUPickle, BaseEstimator):
                 "(a softmax over one channel is 1); use feedback_channels >= 2 or None."
             )
         return steps
-    def _check_X(self, X, n_spatial, name="X"):
-        """Return float32 ``(n, C, *spatial)`` from X of ``n_spatial`` spatial dims."""
-        kind = "images (n_samples, channels, H, W) or (n_samples, H, W)"
-        if n_spatial == 1:
-            kind = "signals (n_samples, channels, L) or (n_samples, L)"
-        try:
-            ndim = np.ndim(X)
-        except (TypeError, ValueError):
-            ndim = None
-        if ndim not in (n_spatial + 1, n_spatial + 2):
-            raise ValueError(f"{name} must be {kind}; got {_describe(X)}.")
-        X = check_array(
-            X,
-            dtype=[np.float32, np.float64],
-            allow_nd=True,
-            ensure_min_samples=1,
-            input_name=name,
-        )
-        if X.ndim == n_spatial + 1:
-            X = X[:, None]
-        return X.astype(np.float32, copy=False)
-
     def _check_size(self, X, name="X"):
         too_small = 2**self.depth
         if min(X.shape[2:]) < too_small:
@@ -350,82 +438,6 @@ class FeedbackSegmenter(ModuleOnCPUPickle, BaseEstimator):
                 f"{name} has spatial shape {X.shape[2:]}, too small for depth={self.depth}: "
                 f"every side needs at least 2**depth = {too_small} pixels. Use a smaller depth."
             )
-
-    def _check_y(self, y, X_shape, X_orig):
-        """Integer labels, with the shape of X's samples and spatial dims."""
-        y = np.asarray(y)
-        expected = (X_shape[0], *X_shape[2:])
-        if y.shape != expected:
-            hint = ""
-            shape = np.shape(X_orig)
-            if len(shape) == y.ndim + 1 and shape[0] == y.shape[0] and shape[1:-1] == y.shape[1:]:
-                axes = (0, y.ndim, *range(1, y.ndim))
-                hint = (
-                    f" X looks channels-last, with its {shape[-1]} channels on the last axis: "
-                    f"channels come first here, X.transpose{axes}."
-                )
-            raise ValueError(
-                f"y must hold one label per pixel, of shape {expected} for X of shape "
-                f"{shape}; got y of shape {y.shape}.{hint}"
-            )
-        if y.dtype.kind == "b":
-            y = y.astype(np.int64)
-        elif y.dtype.kind == "f":
-            if not np.all(np.isfinite(y)) or np.any(y != np.round(y)):
-                raise ValueError(
-                    "y must hold integer class labels; got non-integer values, e.g. "
-                    f"{y[~np.isfinite(y) | (y != np.round(y))].flat[0]!r}."
-                )
-            y = y.astype(np.int64)
-        elif y.dtype.kind not in "iu":
-            raise ValueError(f"y must hold integer class labels; got dtype {y.dtype}.")
-        if y.size and y.min() < 0:
-            raise ValueError(f"y must hold non-negative integer class labels; got {int(y.min())}.")
-        return y
-
-    def _validate_fit_data(self, X, y):
-        if y is None:
-            raise ValueError(
-                f"{type(self).__name__} requires y to be passed, but the target y is None: "
-                "give label masks (n_samples, H, W) or labels (n_samples, L)."
-            )
-        y_ndim = np.ndim(y)
-        if y_ndim not in (2, 3):
-            raise ValueError(
-                "y must be label masks of shape (n_samples, H, W) for images or labels of "
-                f"shape (n_samples, L) for signals; got {_describe(y)}."
-            )
-        n_spatial = y_ndim - 1
-        X_checked = self._check_X(X, n_spatial)
-        if len(X_checked) < 2:
-            raise ValueError(f"fit needs at least 2 samples; got n_samples={len(X_checked)}.")
-        y = self._check_y(y, X_checked.shape, X)
-        self._check_size(X_checked)  # after y: a channels-last X is named as such first
-        return X_checked, y, n_spatial
-
-    def _validate_X(self, X):
-        check_is_fitted(self)
-        X = self._check_X(X, self.n_spatial_dims_)
-        if X.shape[1] != self.n_features_in_:
-            hint = ""
-            if X.shape[-1] == self.n_features_in_ and self.n_features_in_ > 1:
-                axes = (0, X.ndim - 1, *range(1, X.ndim - 1))
-                hint = f" If its channels are on the last axis, use X.transpose{axes}."
-            raise ValueError(
-                f"X has {X.shape[1]} channels, but {type(self).__name__} was fitted on "
-                f"{self.n_features_in_}; got {_describe(X)}.{hint}"
-            )
-        self._check_size(X)
-        return X
-
-    def _encode(self, y):
-        unseen = np.setdiff1d(np.unique(y), self.classes_)
-        if unseen.size:
-            raise ValueError(
-                f"y contains labels {unseen.tolist()} not seen in fit; the fitted labels "
-                f"are {self.classes_.tolist()}."
-            )
-        return np.searchsorted(self.classes_, y)
 
     # ------------------------------------------------------------------
     # Fitting

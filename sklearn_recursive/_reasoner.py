@@ -33,11 +33,11 @@ import torch.nn.functional as F
 from sklearn.base import BaseEstimator, _fit_context
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted
+from sklearn.utils.validation import _check_sample_weight
 from skorch.callbacks import GradientNormClipping
 from torch import nn
 
-from ._feedback import FeedbackSegmenter, _describe, _finished_epochs, _train
+from ._feedback import PositionLabels, _finished_epochs, _train
 from ._feedback_nets import _conv_class
 from ._training import (
     DivergenceError,
@@ -56,10 +56,6 @@ __all__ = ["DeepThinkingNet", "ProgressiveLoss", "RecursiveReasoner"]
 _PREDICT_BATCH = 64
 _PREDICT_VALUES = 2**20
 
-# FeedbackSegmenter's checks of X and y read nothing of the estimator: the same
-# functions, so that both estimators accept and refuse the same arrays.
-_check_X = FeedbackSegmenter._check_X  # (self, X, n_spatial, name="X")
-_check_y = FeedbackSegmenter._check_y  # (self, y, X_shape, X_orig)
 
 
 def _loss_weights(alpha):
@@ -256,7 +252,7 @@ class ProgressiveLoss(nn.Module):
         return sum(w * F.cross_entropy(logits, y) for w, logits in zip(weights, terms))
 
 
-class RecursiveReasoner(ModuleOnCPUPickle, BaseEstimator):
+class RecursiveReasoner(PositionLabels, ModuleOnCPUPickle, BaseEstimator):
     """Solve reasoning tasks by iterating one weight-tied block: depth as a dial.
 
     A `DeepThinkingNet` (DeepThinking, Bansal et al. 2022) projects the input
@@ -383,6 +379,10 @@ class RecursiveReasoner(ModuleOnCPUPickle, BaseEstimator):
     (2, 32)
     """
 
+    # the wording of y errors (`PositionLabels`)
+    _y_expected = "labels (n_samples, L) or (n_samples, H, W)"
+    _y_kinds = "labels of shape (n_samples, L) for sequences or (n_samples, H, W) for grids"
+
     # the network fit builds: a subclass may swap in another of the same
     # constructor and contract (the reasoning benchmark's unshared baseline does)
     _network_class = DeepThinkingNet
@@ -468,17 +468,6 @@ class RecursiveReasoner(ModuleOnCPUPickle, BaseEstimator):
                 "side needs at least 1 position."
             )
 
-    def _validate_X(self, X):
-        check_is_fitted(self)
-        X = _check_X(self, X, self.n_spatial_dims_)
-        if X.shape[1] != self.n_features_in_:
-            raise ValueError(
-                f"X has {X.shape[1]} channels, but {type(self).__name__} was fitted on "
-                f"{self.n_features_in_}; got {_describe(X)}."
-            )
-        self._check_size(X)
-        return X
-
     def _steps(self, n_steps):
         return self.n_steps if n_steps is None else check_int("n_steps", n_steps, 1)
 
@@ -502,23 +491,7 @@ class RecursiveReasoner(ModuleOnCPUPickle, BaseEstimator):
         self : RecursiveReasoner
         """
         train_steps = self._check_train_steps()
-        if y is None:
-            raise ValueError(
-                f"{type(self).__name__} requires y to be passed, but the target y is None: "
-                "give labels (n_samples, L) or (n_samples, H, W)."
-            )
-        if np.ndim(y) not in (2, 3):
-            raise ValueError(
-                "y must be labels of shape (n_samples, L) for sequences or (n_samples, H, W) "
-                f"for grids; got {_describe(y)}."
-            )
-        n_spatial = np.ndim(y) - 1
-        X_checked = _check_X(self, X, n_spatial)
-        if len(X_checked) < 2:
-            raise ValueError(f"fit needs at least 2 samples; got n_samples={len(X_checked)}.")
-        y = _check_y(self, y, X_checked.shape, X)
-        self._check_size(X_checked)
-        X = X_checked
+        X, y, n_spatial = self._validate_fit_data(X, y)
         classes = np.unique(y)
         if len(classes) < 2:
             raise ValueError(f"y must hold at least 2 classes; got only label {classes[0]}.")
@@ -714,18 +687,12 @@ class RecursiveReasoner(ModuleOnCPUPickle, BaseEstimator):
         score : float
         """
         X_checked = self._validate_X(X)
-        y = _check_y(self, y, X_checked.shape, X)
-        unseen = np.setdiff1d(np.unique(y), self.classes_)
-        if unseen.size:
-            raise ValueError(
-                f"y contains labels {unseen.tolist()} not seen in fit; the fitted labels "
-                f"are {self.classes_.tolist()}."
-            )
+        y = self._encode(self._check_y(y, X_checked.shape, X))
         if sample_weight is not None:
             sample_weight = _check_sample_weight(
                 sample_weight, X_checked, dtype=np.float64, ensure_non_negative=True
             )
-        pred = self.classes_[self._final_logits(X_checked, n_steps)[0].argmax(axis=1)]
+        pred = self._final_logits(X_checked, n_steps)[0].argmax(axis=1)
         right = (pred == y).reshape(len(y), -1)
         per_sample = right.mean(axis=1) if per_position else right.all(axis=1)
         return float(np.average(per_sample, weights=sample_weight))
