@@ -6,6 +6,7 @@ from sklearn_recursive import (
     FeedbackSegmenter,
     RecurrentExpansionClassifier,
     RecurrentExpansionRegressor,
+    RecursiveReasoner,
 )
 
 # One torch thread: the suite's networks are tiny, and two threads per process
@@ -42,6 +43,9 @@ FAST = {
         device="cpu",
         random_state=0,
     ),
+    # a tiny network, 3 steps and one epoch: fits in well under a second
+    RecursiveReasoner: dict(n_steps=3, width=8, max_epochs=1, batch_size=16, device="cpu",
+                            random_state=0),
 }
 
 

@@ -13,12 +13,11 @@ from sklearn_recursive import DivergenceError, RecursiveReasoner
 from sklearn_recursive._reasoner import DeepThinkingNet, ProgressiveLoss
 from sklearn_recursive.datasets import make_mazes, make_prefix_sums, make_sudoku
 
-# A tiny network and one epoch: fits in well under a second.
-TINY = dict(n_steps=3, width=8, max_epochs=1, batch_size=16, device="cpu", random_state=0)
+from .conftest import fast
 
 
 def tiny(**params):
-    return RecursiveReasoner(**{**TINY, **params})
+    return fast(RecursiveReasoner, **params)
 
 
 @pytest.fixture(scope="module")
