@@ -479,9 +479,21 @@ def train_network(make_module, train_data, valid_data, settings, *, seed, label=
     finally:
         # The validation tensors are not needed after fit: do not pickle them.
         net.train_split = None
+        release_caches(net.module_)
     if initial is not None:
         keep_initial_if_better(net, *initial)
     return net
+
+
+def release_caches(module):
+    """Call ``release_cache()`` on every submodule of ``module`` that has one.
+
+    A module may cache what does not change while it trains (`RocketModule`
+    caches its fixed transform of each window); training ends with this call.
+    """
+    for sub in module.modules():
+        if callable(getattr(sub, "release_cache", None)):
+            sub.release_cache()
 
 
 def keep_initial_if_better(net, initial_loss, initial_state):

@@ -23,6 +23,7 @@ from sklearn_recursive._modules import (
     RocketModule,
     _rocket_dilations,
 )
+from sklearn_recursive._training import release_caches
 
 N, CHANNELS, LENGTH, N_OUTPUTS, N_EXPANSION = 10, 3, 40, 2, 5
 NAMES = ["fcn", "resnet", "inception", "rocket"]
@@ -405,6 +406,77 @@ def test_rocket_large_batches_in_chunks():
         assert module.encode(X[:0]).shape == (0, module.encoding_size)
 
 
+def test_rocket_training_cache_gives_the_transform():
+    """From the first training pass until `release_cache`, encodings come from a cache that
+    holds exactly what the transform computes; new biases or weights empty it; a pickle or
+    a copy carries none; predictions outside training are not cached."""
+    module = build("rocket", (CHANNELS, LENGTH))
+    X, _ = make_inputs("3d", n=12)
+    with torch.no_grad():
+        reference = module._transform(X)
+        assert module.eval().encode(X) is not None and module._cache is None  # eval: no cache
+        module.train()
+        torch.testing.assert_close(module.encode(X[:5]), reference[:5], rtol=0, atol=0)
+        assert len(module._cache) == 5
+        # a batch of cached and new windows, in any order
+        order = torch.tensor([7, 0, 11, 3, 4, 9, 1])
+        torch.testing.assert_close(module.encode(X[order]), reference[order], rtol=0, atol=0)
+        assert len(module._cache) == 8
+        module._cache[X[0].numpy().tobytes()] += 1.0  # a poisoned entry shows it is read
+        torch.testing.assert_close(module.encode(X[:1]), reference[:1] + 1.0)
+        # validation passes (eval mode) during training read and fill it too
+        module.eval()
+        torch.testing.assert_close(module.encode(X[1:]), reference[1:], rtol=0, atol=0)
+        assert len(module._cache) == 12
+        assert pickle.loads(pickle.dumps(module))._cache is None
+        module.load_state_dict(module.state_dict())
+        assert module._cache == {}
+        module.encode(X)
+        module.fit_biases(X[5:])
+        assert module._cache == {}
+        torch.testing.assert_close(module.encode(X), module._transform(X), rtol=0, atol=0)
+        release_caches(torch.nn.Sequential(module))
+        assert module._cache is None
+        module.encode(X)
+        assert module._cache is None  # eval after release: no cache
+
+
+def test_rocket_cache_size_bounds_the_cache():
+    X, _ = make_inputs("3d", n=12)
+    module = build("rocket", (CHANNELS, LENGTH), cache_size=0).train()
+    with torch.no_grad():
+        reference = module._transform(X)
+        torch.testing.assert_close(module.encode(X), reference, rtol=0, atol=0)
+        assert module._cache is None
+        module = build("rocket", (CHANNELS, LENGTH)).train()
+        module.cache_size = 5 * module.encoding_size + 1
+        torch.testing.assert_close(module.encode(X[:3]), reference[:3], rtol=0, atol=0)
+        torch.testing.assert_close(module.encode(X), reference, rtol=0, atol=0)
+        assert len(module._cache) == 5
+        torch.testing.assert_close(module.encode(X[[11, 2, 0]]), reference[[11, 2, 0]],
+                                   rtol=0, atol=0)
+    with pytest.raises(ValueError, match="cache_size must be an int >= 0"):
+        build("rocket", (CHANNELS, LENGTH), cache_size=-1)
+
+
+def test_rocket_estimator_same_with_and_without_cache():
+    """Training with the cache fits the same network as recomputing every epoch."""
+    X, y = toy_windows(40, seed=0)
+    X_test, _ = toy_windows(20, seed=1)
+    fits = [
+        RecurrentExpansionClassifier(
+            module=functools.partial(RocketModule, **SMALL["rocket"], cache_size=size),
+            n_rounds=2, n_components=4, max_epochs=4, batch_size=16, device="cpu",
+            random_state=0,
+        ).fit(X, y)
+        for size in (0, 2**26)
+    ]
+    np.testing.assert_array_equal(fits[1].predict_proba(X_test), fits[0].predict_proba(X_test))
+    for round_ in fits[1].rounds_:
+        for net in round_.nets:
+            assert all(getattr(m, "_cache", None) is None for m in net.module_.modules())
+
+
 def _italy_power_demand():
     datasets = pytest.importorskip("aeon.datasets")
     X_train, y_train = datasets.load_italy_power_demand(split="train")
@@ -527,3 +599,4 @@ def test_cuda_matches_cpu(name):
             )
     torch.testing.assert_close(out.cpu(), cpu_out, rtol=1e-3, atol=1e-4)
     torch.testing.assert_close(maps.cpu(), cpu_maps, rtol=1e-3, atol=1e-4)
+

@@ -1,0 +1,89 @@
+"""Cost of the ``"rocket"`` member: its training cache on and off, and aeon's MiniRocket.
+
+``RecurrentExpansionClassifier(module="rocket", n_rounds=1, random_state=0)``
+(defaults otherwise: ``cv=5``, so 5 fold nets) on two UCR sets aeon ships
+(official training split, z-normalised per series as in the time-series
+suite), on the CPU. "cached" is the package's default (`RocketModule` keeps
+each window's fixed MiniRocket encoding from the first training pass to the
+end of training); "recomputed" builds the member with ``cache_size=0``, so
+the transform runs at every epoch as before; "MiniRocket (aeon)" is aeon's
+``MiniRocketClassifier`` (10,000 kernels, then a RidgeClassifierCV) on the
+same rows. They alternate in every repeat so that machine noise hits them
+alike (``sklearn_recursive.reproduce.speed.alternate_times``, after a warm-up
+run of each); the ratios are of the medians.
+
+    OMP_NUM_THREADS=1 python benchmarks/bench_rocket_cache.py [--repeats 3] [--threads 1]
+"""
+
+import argparse
+import functools
+import sys
+
+import numpy as np
+import torch
+from threadpoolctl import threadpool_limits
+
+import sklearn_recursive
+from sklearn_recursive import RecurrentExpansionClassifier, RocketModule
+from sklearn_recursive.reproduce.speed import alternate_times
+from sklearn_recursive.reproduce.timeseries import (
+    MINIROCKET,
+    TimeSeriesConfig,
+    load_tasks,
+    make_model,
+)
+
+
+def rocket(cache_size, seed=0):
+    return RecurrentExpansionClassifier(
+        module=functools.partial(RocketModule, cache_size=cache_size), n_rounds=1,
+        device="cpu", random_state=seed)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=1, help="torch and BLAS threads")
+    parser.add_argument("--tasks", nargs="+", default=["ItalyPowerDemand", "GunPoint"])
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    tasks, skipped = load_tasks(args.tasks)
+    for name, reason in skipped.items():
+        print(f"# {name} not loaded: {reason}")
+    print(f"# bench_rocket_cache: sklearn_recursive {sklearn_recursive.__version__}, "
+          f"torch {torch.__version__}, {args.threads} torch/BLAS thread(s), device cpu")
+    print(f"# {args.repeats} alternating repeats after a warm-up; medians\n")
+    print("| task (train series, channels × length) | cached s | recomputed s | MiniRocket s "
+          "| recomputed / cached | cached / MiniRocket | same predictions |")
+    print("|---|---|---|---|---|---|---|")
+    with threadpool_limits(args.threads):
+        for task in tasks:
+            fitted = {}
+            models = {
+                "cached": lambda: rocket(2**26),
+                "recomputed": lambda: rocket(0),
+                MINIROCKET: lambda: make_model(MINIROCKET, "classification", 0,
+                                               TimeSeriesConfig()),
+            }
+
+            def runner(name, task=task, fitted=fitted, models=models):
+                def run():
+                    fitted[name] = models[name]().fit(task.X_train, task.y_train)
+                return run
+
+            def progress(rep, times, task=task):
+                print(f"{task.name} rep={rep}: " + ", ".join(
+                    f"{name} {ts[-1]:.2f}s" for name, ts in times.items()), file=sys.stderr)
+
+            times = alternate_times({name: runner(name) for name in models}, args.repeats,
+                                    on_repeat=progress)
+            cached, recomputed, mini = (float(np.median(times[name])) for name in models)
+            same = np.array_equal(fitted["cached"].predict_proba(task.X_test),
+                                  fitted["recomputed"].predict_proba(task.X_test))
+            print(f"| {task.name} ({len(task.X_train)}, {task.shape()}) | {cached:.2f} | "
+                  f"{recomputed:.2f} | {mini:.2f} | {recomputed / cached:.1f} | "
+                  f"{cached / mini:.1f} | {same} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
