@@ -406,6 +406,10 @@ def _fit_one(task, make_module, seed, train, valid_data, folds, name):
     return nets, _fold_outputs(task, nets, all_rows, folds, name)
 
 
+# members="timeseries": chosen by the time-series suite (docs/multiverse.md)
+PRESET_TIMESERIES = ("rocket", "inception", "fcn")
+
+
 def _member_name(spec):
     if isinstance(spec, str):
         return spec
@@ -415,22 +419,29 @@ def _member_name(spec):
     return name or type(spec).__name__
 
 
+# members="<preset>" -> the list of architectures it stands for
+PRESETS = {"timeseries": PRESET_TIMESERIES}
+
+
 def resolve_members(members, default_spec, hidden_layer_sizes):
     """The list of `MemberSpec` that ``members`` describes.
 
     ``members``: None (the estimator's own network, ``default_spec``), an
-    int k (k copies of it), or a list of architecture names, module
-    callables and ``(name, spec)`` pairs; ``"mlp"`` uses
-    ``hidden_layer_sizes``.
+    int k (k copies of it), a preset name of `PRESETS`, or a list of
+    architecture names, module callables and ``(name, spec)`` pairs;
+    ``"mlp"`` uses ``hidden_layer_sizes``.
     """
     if members is None:
         return [default_spec]
     if isinstance(members, Integral):
         base = default_spec
         return [MemberSpec(f"{base.name}_{i}", base.build, base.stack_key) for i in range(members)]
+    if isinstance(members, str) and members in PRESETS:
+        members = PRESETS[members]
     if isinstance(members, str) or not hasattr(members, "__len__") or len(members) == 0:
         raise ValueError(
-            "members must be an int >= 1 or a non-empty list of architectures (names among "
+            f"members must be an int >= 1, a preset ({', '.join(map(repr, PRESETS))}) or a "
+            "non-empty list of architectures (names among "
             f"{sorted(BUILTIN_MODULES)}, module callables, or (name, spec) pairs); "
             f"got {members!r}."
         )

@@ -12,7 +12,7 @@ from sklearn.utils._param_validation import HasMethods, StrOptions
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._members import RoundPlan
+from ._members import PRESETS, RoundPlan
 from ._recurrent_expansion import RecurrentExpansionRegressor, _BaseRecurrentExpansion
 from ._utils import IntInterval
 
@@ -66,8 +66,11 @@ class MultiverseRE(MetaEstimatorMixin, BaseEstimator):
         ``RecurrentExpansionRegressor()``. Tune its parameters with
         ``estimator__<name>``.
 
-    members : int or list, default=5
+    members : int, "timeseries" or list, default=5
         An int k: k copies of the estimator's network with different seeds.
+        ``"timeseries"``: the preset for windows ``(n, n_channels, length)``,
+        one member each of ``"rocket"``, ``"inception"`` and ``"fcn"`` (the
+        set the time-series suite found best; ``docs/multiverse.md``).
         A list: one member per item, each an architecture name (``"mlp"``
         -- with the estimator's ``hidden_layer_sizes`` --, ``"cnn"``,
         ``"gru"``, ``"lstm"``, ``"transformer"``, ``"fcn"``, ``"resnet"``,
@@ -178,7 +181,7 @@ class MultiverseRE(MetaEstimatorMixin, BaseEstimator):
 
     _parameter_constraints: dict = {
         "estimator": [HasMethods(["fit", "predict"]), None],
-        "members": [IntInterval(1, None, closed="left"), list, tuple],
+        "members": [IntInterval(1, None, closed="left"), StrOptions(set(PRESETS)), list, tuple],
         "weighting": [StrOptions({"uniform", "score", "aulc"})],
         "n_select": [IntInterval(1, None, closed="left"), None],
         "n_jobs": [IntInterval(None, -1, closed="right"), IntInterval(1, None, closed="left"),

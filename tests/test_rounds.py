@@ -7,7 +7,13 @@ from functools import partial
 import numpy as np
 import pytest
 
-from sklearn_recursive._members import MemberSpec, RoundPlan, mlp_spec, resolve_members
+from sklearn_recursive._members import (
+    PRESET_TIMESERIES,
+    MemberSpec,
+    RoundPlan,
+    mlp_spec,
+    resolve_members,
+)
 from sklearn_recursive._modules import BUILTIN_MODULES
 from sklearn_recursive._rounds import RoundStopper, member_weights, select_members
 
@@ -254,6 +260,14 @@ def test_member_names(members, names):
     assert [spec.name for spec in out] == names
 
 
+def test_timeseries_preset_expands_to_its_architectures():
+    out = resolve_members("timeseries", DEFAULT, (8,))
+    assert [spec.name for spec in out] == list(PRESET_TIMESERIES) == ["rocket", "inception", "fcn"]
+    built = [type(spec.build((2, 16), 3, 4)).__name__ for spec in out]
+    assert built == ["RocketModule", "InceptionModule", "FCNModule"]
+    assert all(spec.stack_key is None for spec in out)
+
+
 def test_callables_and_pairs_keep_their_build():
     factory = NetFactory()
     out = resolve_members([my_net, ("f", factory), ("wide", "mlp")], DEFAULT, (32,))
@@ -268,10 +282,10 @@ def test_callables_and_pairs_keep_their_build():
 @pytest.mark.parametrize(
     "members, match",
     [
-        ("mlp", r"members must be an int >= 1 or a non-empty list of architectures .* "
-                r"got 'mlp'"),
-        ([], r"members must be an int >= 1 or a non-empty list .* got \[\]"),
-        (2.5, r"members must be an int >= 1 or a non-empty list .* got 2\.5"),
+        ("mlp", r"members must be an int >= 1, a preset \('timeseries'\) or a non-empty list "
+                r"of architectures .* got 'mlp'"),
+        ([], r"members must be an int >= 1, a preset .* or a non-empty list .* got \[\]"),
+        (2.5, r"members must be an int >= 1, a preset .* or a non-empty list .* got 2\.5"),
         ([("a",)], r"members\[0\] must be a name, a module callable or a \(name, spec\) pair "
                    r"with a str name; got \('a',\)"),
         (["mlp", (1, "mlp")], r"members\[1\] must be a name, .* with a str name; got \(1, 'mlp'\)"),

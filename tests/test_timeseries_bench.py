@@ -44,3 +44,26 @@ def test_time_ratio_line(tables):
                  if title.startswith("classification: fit time / MiniRocket (aeon)'s"))
     assert re.fullmatch(r"ridge / logistic [\d.e+-]+×, fcn [\d.e+-]+×", ratio[0]), ratio
     assert not any(title.startswith("forecasting") for title in titles)
+
+
+def test_multiverse_columns():
+    """The preset's column fits ``members="timeseries"``; the candidates their lists."""
+    preset = timeseries.make_model(timeseries.PRESET, "classification", 0, TINY)
+    assert preset.members == "timeseries" and preset.random_state == 0
+    assert preset.estimator.n_rounds == TINY.n_rounds
+    for label, members in timeseries.MULTIVERSES.items():
+        model = timeseries.make_model(label, "regression", 1, TINY)
+        assert type(model.estimator).__name__ == "RecurrentExpansionRegressor"
+        assert model.members == (members if isinstance(members, str) else list(members))
+        assert label in timeseries.TimeSeriesConfig().labels()
+
+
+def test_budget_columns_train_longer():
+    for label, (base, changes) in timeseries.BUDGETS.items():
+        model = timeseries.make_model(label, "classification", 0, TINY)
+        reference = timeseries.make_model(base, "classification", 0, TINY)
+        re_ = getattr(model, "estimator", model)
+        assert type(model) is type(reference)
+        assert {k: re_.get_params()[k] for k in changes} == changes == dict(
+            max_epochs=300, n_iter_no_change=30)
+        assert getattr(reference, "estimator", reference).max_epochs == TINY.max_epochs

@@ -600,3 +600,33 @@ def test_cuda_matches_cpu(name):
     torch.testing.assert_close(out.cpu(), cpu_out, rtol=1e-3, atol=1e-4)
     torch.testing.assert_close(maps.cpu(), cpu_maps, rtol=1e-3, atol=1e-4)
 
+
+@pytest.mark.parametrize("task", ["classification", "regression"])
+def test_timeseries_preset_multiverse(task):
+    """``members="timeseries"`` fits one member of each preset architecture on windows, for
+    a classifier and the regressor twin; it survives clone and pickle."""
+    from sklearn.base import clone
+
+    from sklearn_recursive import MultiverseRE, RecurrentExpansionRegressor
+
+    X, y = toy_windows(40, seed=0)
+    X_test, _ = toy_windows(10, seed=1)
+    RE = RecurrentExpansionClassifier if task == "classification" else RecurrentExpansionRegressor
+    target = y if task == "classification" else X[:, 0, -1] + 0.5 * (y == "fast")
+    mv = MultiverseRE(RE(n_rounds=2, n_components=4, max_epochs=3, batch_size=16, cv=2,
+                         device="cpu"), members="timeseries", random_state=0)
+    assert clone(mv).get_params()["members"] == "timeseries"
+    mv.fit(X, target)
+    assert [m["name"] for m in mv.history_[0]["members"]] == ["rocket", "inception", "fcn"]
+    kinds = [{type(m).__name__ for m in nets[0].module_.modules()}
+             for nets in mv.rounds_[0].members]
+    for names, expected in zip(kinds, ["RocketModule", "InceptionModule", "FCNModule"]):
+        assert expected in names
+    assert all(len(nets) == 2 for nets in mv.rounds_[0].members)  # cv=2: 2 fold nets each
+    pred = mv.predict(X_test)
+    assert pred.shape == (10,)
+    if task == "classification":
+        assert set(pred) <= {"slow", "fast"}
+    else:
+        assert np.isfinite(pred).all()
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(mv)).predict(X_test), pred)

@@ -47,6 +47,9 @@ CANDIDATES = {
     "defaults + cv=3": {"cv": 3},
     "holdout + weight_decay=1e-3": {**HOLDOUT_DEFAULTS, "weight_decay": 1e-3},
     "holdout + batch_size=32": {**HOLDOUT_DEFAULTS, "batch_size": 32},
+    "defaults + weight_decay=1e-3": {"weight_decay": 1e-3},
+    "defaults + max_epochs=300, n_iter_no_change=30": {"max_epochs": 300,
+                                                       "n_iter_no_change": 30},
 }
 SINGLE = "single net (round 0 of holdout)"
 CV_ROUND0 = "round 0 of RE defaults (5 fold nets)"

@@ -18,7 +18,12 @@ forecasting, aeon's MiniRocketRegressor (the same transform, then a RidgeCV);
 flattened, behind a StandardScaler. The columns named after a built-in module
 (fcn, resnet, inception, rocket, cnn, gru) are Recurrent Expansion with that
 network alone in every round, and "HMVRE (mlp, cnn, gru, transformer)" a
-Multiverse RE with one member of each of those four; RE runs ``n_rounds=3``
+Multiverse RE with one member of each of those four, as before the time-series
+issue; ``members="timeseries"`` is `MultiverseRE`'s preset (rocket, inception,
+fcn) and the other multiverse columns the candidates it was chosen among (three
+rocket members, rocket and fcn, the preset with resnet added); the columns ending
+in "max_epochs=300, n_iter_no_change=30" train their networks longer, the budget
+the smallest sets need. RE runs ``n_rounds=3``
 rounds here (round 0 and two expansions, of its ``one_se`` selection), not
 its default 10, since the convolutional members cost a multiple of a single
 network per round on a CPU.
@@ -31,6 +36,7 @@ import numpy as np
 from sklearn.preprocessing import FunctionTransformer
 
 from .. import MultiverseRE, RecurrentExpansionClassifier, RecurrentExpansionRegressor
+from .._members import PRESET_TIMESERIES
 from ._real_data import Task, _airline, _co2, _elnino, _sunspots
 from ._suite import (
     PEERS,
@@ -47,6 +53,20 @@ MINIROCKET = "MiniRocket (aeon)"
 MEMBERS = ("fcn", "resnet", "inception", "rocket", "cnn", "gru")
 HMVRE_MEMBERS = ("mlp", "cnn", "gru", "transformer")
 HMVRE = f"HMVRE ({', '.join(HMVRE_MEMBERS)})"
+# label -> the members of a Multiverse RE: the preset and the candidates it was chosen from
+PRESET = f'members="timeseries" ({", ".join(PRESET_TIMESERIES)})'
+MULTIVERSES = {
+    PRESET: "timeseries",
+    "MVRE (rocket ×3)": ("rocket",) * 3,
+    "HMVRE (rocket, fcn)": ("rocket", "fcn"),
+    "HMVRE (rocket, inception, resnet, fcn)": ("rocket", "inception", "resnet", "fcn"),
+}
+# the training budget for tiny training sets: label -> (column it changes, RE parameters)
+LONGER = dict(max_epochs=300, n_iter_no_change=30)
+BUDGETS = {
+    "rocket, max_epochs=300, n_iter_no_change=30": ("rocket", LONGER),
+    'members="timeseries", max_epochs=300, n_iter_no_change=30': (PRESET, LONGER),
+}
 KINDS = (("classification", "classification", "test accuracy"),
          ("regression", "forecasting", "test R²"))
 
@@ -149,7 +169,7 @@ class TimeSeriesConfig:
 
     def labels(self):
         """The columns, in order."""
-        every = [MINIROCKET, *PEERS, *MEMBERS, HMVRE]
+        every = [MINIROCKET, *PEERS, *MEMBERS, HMVRE, *MULTIVERSES, *BUDGETS]
         if self.models is None:
             return every
         unknown = sorted(set(self.models) - set(every))
@@ -181,8 +201,15 @@ def make_model(label, kind, seed, config):
     RE = RecurrentExpansionRegressor if regression else RecurrentExpansionClassifier
     common = dict(n_rounds=config.n_rounds, max_epochs=config.max_epochs,
                   device=config.device, random_state=seed)
+    if label in BUDGETS:
+        label, changes = BUDGETS[label]
+        common.update(changes)
     if label == HMVRE:
         return MultiverseRE(RE(**common), members=list(HMVRE_MEMBERS), random_state=seed)
+    if label in MULTIVERSES:
+        members = MULTIVERSES[label]
+        return MultiverseRE(RE(**common), members=members if isinstance(members, str)
+                            else list(members), random_state=seed)
     if label in MEMBERS:
         return RE(module=label, **common)
     raise ValueError(f"unknown model {label!r}.")
@@ -201,7 +228,7 @@ def _warm_up(labels, tasks, config):
         for channels in sorted({min(task.X_train.shape[1], 2) for task in tasks}):
             MiniRocket(n_kernels=84, random_state=0).fit_transform(
                 rng.normal(size=(4, channels, 16)))
-    if any(label in MEMBERS or label == HMVRE for label in labels):
+    if any(label not in PEERS and label != MINIROCKET for label in labels):
         RecurrentExpansionRegressor(module="cnn", n_rounds=1, max_epochs=1,
                                     device=config.device, random_state=0).fit(
             rng.normal(size=(16, 1, 16)), rng.normal(size=16))
