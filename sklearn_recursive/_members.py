@@ -406,10 +406,6 @@ def _fit_one(task, make_module, seed, train, valid_data, folds, name):
     return nets, _fold_outputs(task, nets, all_rows, folds, name)
 
 
-# members="timeseries": chosen by the time-series suite (docs/multiverse.md)
-PRESET_TIMESERIES = ("rocket", "inception", "fcn")
-
-
 def _member_name(spec):
     if isinstance(spec, str):
         return spec
@@ -419,8 +415,9 @@ def _member_name(spec):
     return name or type(spec).__name__
 
 
-# members="<preset>" -> the list of architectures it stands for
-PRESETS = {"timeseries": PRESET_TIMESERIES}
+# members="<preset>" -> the architectures it stands for; "timeseries" was chosen by the
+# time-series suite (docs/multiverse.md)
+PRESETS = {"timeseries": ("rocket", "inception", "fcn")}
 
 
 def resolve_members(members, default_spec, hidden_layer_sizes):

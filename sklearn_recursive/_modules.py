@@ -1081,20 +1081,12 @@ class RocketModule(_WindowModule):
         keys = [row.tobytes() for row in X.numpy()]
         cache = self._cache
         missing = [i for i, key in enumerate(keys) if key not in cache]
-        if not missing:
-            return torch.stack([cache[key] for key in keys])
-        fresh = self._transform(X[missing])
+        fresh = dict(zip(missing, self._transform(X[missing]))) if missing else {}
         room = (self.cache_size - len(cache) * self.encoding_size) // self.encoding_size
-        for i, row in zip(missing[:max(room, 0)], fresh):
-            cache[keys[i]] = row.clone()  # not a view that keeps the whole batch alive
-        if len(missing) == len(keys):
-            return fresh
-        out = X.new_empty((len(X), self.encoding_size))
-        out[missing] = fresh
-        fresh_rows = set(missing)
-        hit = [i for i in range(len(keys)) if i not in fresh_rows]
-        out[hit] = torch.stack([cache[keys[i]] for i in hit])
-        return out
+        for i in missing[:max(room, 0)]:
+            cache[keys[i]] = fresh[i].clone()  # not a view that keeps the whole batch alive
+        return torch.stack([fresh[i] if i in fresh else cache[key]
+                            for i, key in enumerate(keys)])
 
     def _load_from_state_dict(self, *args, **kwargs):  # new biases: the cache is stale
         if self._cache is not None:

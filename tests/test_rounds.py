@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from sklearn_recursive._members import (
-    PRESET_TIMESERIES,
+    PRESETS,
     MemberSpec,
     RoundPlan,
     mlp_spec,
@@ -262,7 +262,8 @@ def test_member_names(members, names):
 
 def test_timeseries_preset_expands_to_its_architectures():
     out = resolve_members("timeseries", DEFAULT, (8,))
-    assert [spec.name for spec in out] == list(PRESET_TIMESERIES) == ["rocket", "inception", "fcn"]
+    assert [spec.name for spec in out] == list(PRESETS["timeseries"]) == [
+        "rocket", "inception", "fcn"]
     built = [type(spec.build((2, 16), 3, 4)).__name__ for spec in out]
     assert built == ["RocketModule", "InceptionModule", "FCNModule"]
     assert all(spec.stack_key is None for spec in out)

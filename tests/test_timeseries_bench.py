@@ -54,7 +54,7 @@ def test_multiverse_columns():
     for label, members in timeseries.MULTIVERSES.items():
         model = timeseries.make_model(label, "regression", 1, TINY)
         assert type(model.estimator).__name__ == "RecurrentExpansionRegressor"
-        assert model.members == (members if isinstance(members, str) else list(members))
+        assert model.members == members
         assert label in timeseries.TimeSeriesConfig().labels()
 
 

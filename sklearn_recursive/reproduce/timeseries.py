@@ -36,7 +36,7 @@ import numpy as np
 from sklearn.preprocessing import FunctionTransformer
 
 from .. import MultiverseRE, RecurrentExpansionClassifier, RecurrentExpansionRegressor
-from .._members import PRESET_TIMESERIES
+from .._members import PRESETS
 from ._real_data import Task, _airline, _co2, _elnino, _sunspots
 from ._suite import (
     PEERS,
@@ -54,7 +54,7 @@ MEMBERS = ("fcn", "resnet", "inception", "rocket", "cnn", "gru")
 HMVRE_MEMBERS = ("mlp", "cnn", "gru", "transformer")
 HMVRE = f"HMVRE ({', '.join(HMVRE_MEMBERS)})"
 # label -> the members of a Multiverse RE: the preset and the candidates it was chosen from
-PRESET = f'members="timeseries" ({", ".join(PRESET_TIMESERIES)})'
+PRESET = f'members="timeseries" ({", ".join(PRESETS["timeseries"])})'
 MULTIVERSES = {
     PRESET: "timeseries",
     "MVRE (rocket ×3)": ("rocket",) * 3,
@@ -207,9 +207,7 @@ def make_model(label, kind, seed, config):
     if label == HMVRE:
         return MultiverseRE(RE(**common), members=list(HMVRE_MEMBERS), random_state=seed)
     if label in MULTIVERSES:
-        members = MULTIVERSES[label]
-        return MultiverseRE(RE(**common), members=members if isinstance(members, str)
-                            else list(members), random_state=seed)
+        return MultiverseRE(RE(**common), members=MULTIVERSES[label], random_state=seed)
     if label in MEMBERS:
         return RE(module=label, **common)
     raise ValueError(f"unknown model {label!r}.")
