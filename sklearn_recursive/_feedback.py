@@ -68,15 +68,22 @@ class _LastEpoch(Callback):
         self.weights_ = copy.deepcopy(net.module_.state_dict())
 
 
-def _train(make_module, data, settings, seed):
+def _train(make_module, data, settings, seed, net_class=None):
     """``train_network(make_module, data, None, settings, seed=seed)``, interruptible.
 
     Returns ``(net, interrupted)``.  A user's ``KeyboardInterrupt`` ends the fit
     with the net kept: with early stopping its weights are the best finished
-    epoch's (``load_best``), otherwise the last finished epoch's.
+    epoch's (``load_best``), otherwise the last finished epoch's.  ``net_class``:
+    as in `make_net`.
     """
     early = settings.early_stopping(False)
-    net = make_net(seeded_build(make_module, seed), settings, early_stopping=early, seed=seed)
+    net = make_net(
+        seeded_build(make_module, seed),
+        settings,
+        early_stopping=early,
+        seed=seed,
+        net_class=net_class,
+    )
     last = _LastEpoch()
     if not early:
         net.set_params(callbacks=[*net.callbacks, ("last_epoch", last)])

@@ -22,9 +22,25 @@ Training runs through skorch (`FastNet`, tensors sliced on the device): the
 module's training ``forward`` draws the steps and returns the logits of each
 loss term, and `ProgressiveLoss` weights them, so skorch's train step is used
 as it is, with its callbacks (gradient-norm clipping, the divergence guard).
+
+The TRM form (Tiny Recursive Models, Jolicoeur-Martineau 2025), `TinyRecursiveNet`,
+keeps an answer state ``y`` and a latent ``z``; one shared network ``f`` does
+both updates.  One step is one cycle:
+
+    z = f(z + x_e + y)                       n_latent times, x_e = P(x)
+    y = f(y + z)
+    logits = H(y),  halt = mean(K(y))        K: 1x1 conv, one logit a sample
+
+Training is deep supervision: each batch runs ``n_supervision`` segments of
+``T`` cycles (the last ``backprop_steps`` with gradient), each with its own
+loss ``CE(logits) + 0.5 * BCE(halt, exactly right)`` and optimizer step, the
+state carried, detached, into the next segment; `DeepSupervisionNet` (a
+`FastNet` whose ``train_step`` loops over the segments) runs it.
 """
 
+import collections
 import warnings
+from functools import partial
 from numbers import Real
 
 import numpy as np
@@ -32,15 +48,18 @@ import torch
 import torch.nn.functional as F
 from sklearn.base import BaseEstimator, _fit_context
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_sample_weight
 from skorch.callbacks import GradientNormClipping
+from skorch.utils import TeeGenerator
 from torch import nn
 
 from ._feedback import PositionLabels, _finished_epochs, _train
 from ._feedback_nets import _conv_class
 from ._training import (
     DivergenceError,
+    DivergenceGuard,
+    FastNet,
     ModuleOnCPUPickle,
     TensorDataset,
     TrainSettings,
@@ -49,13 +68,19 @@ from ._training import (
 )
 from ._utils import IntInterval, check_int, is_int, softmax
 
-__all__ = ["DeepThinkingNet", "ProgressiveLoss", "RecursiveReasoner"]
+__all__ = [
+    "DeepSupervisionLoss",
+    "DeepSupervisionNet",
+    "DeepThinkingNet",
+    "ProgressiveLoss",
+    "RecursiveReasoner",
+    "TinyRecursiveNet",
+]
 
 # Prediction runs in chunks of at most this many samples and about this many
 # input values; every chunk is padded to the same number of rows.
 _PREDICT_BATCH = 64
 _PREDICT_VALUES = 2**20
-
 
 
 def _loss_weights(alpha):
@@ -76,7 +101,113 @@ class ResidualBlock(nn.Module):
         return F.relu(x + self.conv2(F.relu(self.conv1(x))))
 
 
-class DeepThinkingNet(nn.Module):
+class ChannelRMSNorm(nn.Module):
+    """Scale the channels of every position to a root mean square of 1; no parameters.
+
+    TRM's post-norm (``rms_norm`` after every residual layer): it keeps the
+    summed states of `TinyRecursiveNet` on one scale however many cycles run.
+    """
+
+    def __init__(self, eps=1e-5):
+        super().__init__()
+        self.eps = eps
+
+    def forward(self, x):
+        return x * torch.rsqrt(x.pow(2).mean(dim=1, keepdim=True) + self.eps)
+
+
+class _RecurrentNet(nn.Module):
+    """The loops both networks share: staged steps, adaptive halting, drawn depths.
+
+    A subclass defines ``init_state(x) -> (state, context)`` (``state`` a
+    tuple of tensors, samples first; ``context`` what every step reads),
+    ``advance(state, context) -> state`` (one step), ``answer(state)`` (the
+    tensor ``head`` reads), the module ``head``, and for the learned halting
+    rule ``halt_logit(answer)`` (one logit a sample).  It holds
+    ``train_steps`` and the RNG ``step_rng``.
+    """
+
+    def steps(self, x, n_steps):
+        """Yield the answer state after each step ``1..n_steps`` (the caller's gradient mode)."""
+        state, context = self.init_state(x)
+        for _ in range(n_steps):
+            state = self.advance(state, context)
+            yield self.answer(state)
+
+    def _draw_total(self, default):
+        """The steps ``T`` of one training batch: ``train_steps``, ``default`` when None."""
+        total = default if self.train_steps is None else self.train_steps
+        if isinstance(total, tuple):
+            total = int(self.step_rng.randint(total[0], total[1] + 1))
+        return total
+
+    @torch.no_grad()
+    def run_halting(self, x, n_steps, patience=None, tol=None, threshold=None):
+        """Logits after ``n_steps`` steps, or earlier for the samples that halt.
+
+        A sample halts after step ``t`` when every given rule holds: its
+        predicted labels are those of the ``patience`` steps before (they
+        have not changed for ``patience`` steps); the relative change of its
+        answer state ``||h(t) - h(t-1)|| / ||h(t-1)||`` is at most ``tol``;
+        the halting head's probability that its answer is right,
+        ``sigmoid(halt_logit)``, is at least ``threshold`` (networks with a
+        halting head only).  A halted sample keeps its logits and leaves the
+        batch: only running samples are computed.
+
+        Returns
+        -------
+        logits : Tensor of shape (n, n_classes, *spatial)
+        n_used : Tensor of shape (n,), int64
+            The steps each sample ran, ``1..n_steps``.
+        """
+        state, context = self.init_state(x)
+        logits = self.head(self.answer(state))
+        labels = logits.argmax(dim=1)
+        stable = torch.zeros(len(x), dtype=torch.long, device=x.device)
+        n_used = torch.zeros(len(x), dtype=torch.long, device=x.device)
+        running = torch.arange(len(x), device=x.device)
+        for t in range(1, n_steps + 1):
+            old = tuple(part[running] for part in state)
+            new = self.advance(old, context[running])
+            answer = self.answer(new)
+            out = self.head(answer)
+            halt = torch.ones(len(running), dtype=torch.bool, device=x.device)
+            if patience is not None:
+                new_labels = out.argmax(dim=1)
+                same = (new_labels == labels[running]).flatten(1).all(dim=1)
+                if t == 1:  # the labels of the initial state are no prediction
+                    same[:] = False
+                stable[running] = torch.where(same, stable[running] + 1, 0)
+                halt &= stable[running] >= patience
+                labels[running] = new_labels
+            if tol is not None:
+                before = self.answer(old)
+                change = (answer - before).flatten(1).norm(dim=1)
+                halt &= change <= tol * before.flatten(1).norm(dim=1)
+            if threshold is not None:
+                halt &= torch.sigmoid(self.halt_logit(answer)) >= threshold
+            for part, value in zip(state, new):
+                part[running] = value
+            logits[running], n_used[running] = out, t
+            running = running[~halt]
+            if not len(running):
+                break
+        return logits, n_used
+
+
+def _head(conv, width, n_classes):
+    """The head: ``conv(width -> width)``, ReLU, ``conv(-> width // 2)``, ReLU, ``conv(-> C)``."""
+    half = max(width // 2, 1)
+    return nn.Sequential(
+        conv(width, width, 3, padding=1, bias=False),
+        nn.ReLU(),
+        conv(width, half, 3, padding=1, bias=False),
+        nn.ReLU(),
+        conv(half, n_classes, 3, padding=1, bias=False),
+    )
+
+
+class DeepThinkingNet(_RecurrentNet):
     """Projection, weight-tied recurrent block with recall, head (DeepThinking).
 
     Convolutions are 1-D for sequences (``dim=1``) and 2-D for grids
@@ -133,19 +264,23 @@ class DeepThinkingNet(nn.Module):
             layers += [conv(width + in_channels, width, 3, padding=1, bias=False), nn.ReLU()]
         layers += [ResidualBlock(width, dim) for _ in range(n_blocks)]
         self.block = nn.Sequential(*layers)
-        half = max(width // 2, 1)
-        self.head = nn.Sequential(
-            conv(width, width, 3, padding=1, bias=False),
-            nn.ReLU(),
-            conv(width, half, 3, padding=1, bias=False),
-            nn.ReLU(),
-            conv(half, n_classes, 3, padding=1, bias=False),
-        )
+        self.head = _head(conv, width, n_classes)
         self.step_rng = np.random.RandomState(seed)
 
     def step(self, h, x):
         """``h(t)`` from ``h(t-1)``: the recurrent block, on ``cat(h, x)`` with recall."""
         return self.block(torch.cat([h, x], dim=1) if self.recall else h)
+
+    def init_state(self, x):
+        """``((h(0),), x)``: the state is ``h`` alone, every step reads ``x``."""
+        return (self.projection(x),), x
+
+    def advance(self, state, x):
+        return (self.step(state[0], x),)
+
+    @staticmethod
+    def answer(state):
+        return state[0]
 
     def unroll(self, x, n_steps, n_frozen=0):
         """The state after ``n_steps`` steps; the first ``n_frozen`` (and P) without gradient."""
@@ -158,18 +293,9 @@ class DeepThinkingNet(nn.Module):
             h = self.step(h, x)
         return h
 
-    def steps(self, x, n_steps):
-        """Yield the state after each step ``1..n_steps`` (the caller's gradient mode)."""
-        h = self.projection(x)
-        for _ in range(n_steps):
-            h = self.step(h, x)
-            yield h
-
     def draw_steps(self):
         """``(T, n, k)`` of one training batch: see the class docstring."""
-        total = self.n_steps if self.train_steps is None else self.train_steps
-        if isinstance(total, tuple):
-            total = int(self.step_rng.randint(total[0], total[1] + 1))
+        total = self._draw_total(self.n_steps)
         n = int(self.step_rng.randint(0, total))
         k = int(self.step_rng.randint(1, total - n + 1))
         return total, n, k
@@ -187,51 +313,6 @@ class DeepThinkingNet(nn.Module):
         if self.alpha > 0:  # the progressive term
             terms.append(self.unroll(X, n + k, n + k - self._grad_steps(k)))
         return torch.stack([self.head(h) for h in terms])
-
-    @torch.no_grad()
-    def run_halting(self, x, n_steps, patience=None, tol=None):
-        """Logits after ``n_steps`` steps, or earlier for the samples that halt.
-
-        A sample halts after step ``t`` when every given rule holds: its
-        predicted labels are those of the ``patience`` steps before (they
-        have not changed for ``patience`` steps), and the relative change of
-        its state ``||h(t) - h(t-1)|| / ||h(t-1)||`` is at most ``tol``.  A
-        halted sample keeps its logits and leaves the batch: only running
-        samples are computed.
-
-        Returns
-        -------
-        logits : Tensor of shape (n, n_classes, *spatial)
-        n_used : Tensor of shape (n,), int64
-            The steps each sample ran, ``1..n_steps``.
-        """
-        h = self.projection(x)
-        logits = self.head(h)
-        labels = logits.argmax(dim=1)
-        stable = torch.zeros(len(x), dtype=torch.long, device=x.device)
-        n_used = torch.zeros(len(x), dtype=torch.long, device=x.device)
-        running = torch.arange(len(x), device=x.device)
-        for t in range(1, n_steps + 1):
-            old = h[running]
-            new = self.step(old, x[running])
-            out = self.head(new)
-            halt = torch.ones(len(running), dtype=torch.bool, device=x.device)
-            if patience is not None:
-                new_labels = out.argmax(dim=1)
-                same = (new_labels == labels[running]).flatten(1).all(dim=1)
-                if t == 1:  # the labels of h(0) are no prediction
-                    same[:] = False
-                stable[running] = torch.where(same, stable[running] + 1, 0)
-                halt &= stable[running] >= patience
-                labels[running] = new_labels
-            if tol is not None:
-                change = (new - old).flatten(1).norm(dim=1)
-                halt &= change <= tol * old.flatten(1).norm(dim=1)
-            h[running], logits[running], n_used[running] = new, out, t
-            running = running[~halt]
-            if not len(running):
-                break
-        return logits, n_used
 
 
 class ProgressiveLoss(nn.Module):
@@ -252,6 +333,234 @@ class ProgressiveLoss(nn.Module):
         return sum(w * F.cross_entropy(logits, y) for w, logits in zip(weights, terms))
 
 
+class TinyRecursiveNet(_RecurrentNet):
+    """An answer state ``y`` and a latent ``z`` refined by one shared network (TRM).
+
+    The Tiny Recursive Model (Jolicoeur-Martineau 2025) with the convolutions
+    of `DeepThinkingNet` (1-D for ``dim=1``, 2-D for ``dim=2``, 3 wide, zero
+    padding, no bias), so it runs on any size:
+
+    * embedding: ``x_e = P(x)``, ``conv(in -> width)`` and ReLU (the
+      projection of `DeepThinkingNet`);
+    * initial states ``y(0)``, ``z(0)``: learned vectors of ``width``
+      channels (zeros at first), the same at every position;
+    * ``f``: ``n_blocks`` times a `ResidualBlock` followed by a
+      `ChannelRMSNorm` (TRM's post-norm), shared by both updates, which sum
+      their inputs;
+    * one step, a **cycle**: ``z = f(z + x_e + y)`` ``n_latent`` times, then
+      ``y = f(y + z)``;
+    * head: that of `DeepThinkingNet`, on ``y``; halting head: a 1x1
+      ``conv(width -> 1)`` on ``y`` (weight 0 and bias -5 at first, as TRM's),
+      averaged over positions: one logit a sample, for "the answer is right".
+
+    The input enters every latent update: recall is intrinsic, and
+    ``recall=False`` is refused.  ``alpha`` is accepted (the constructor of
+    `DeepThinkingNet`) and not used.
+
+    Training goes through `supervise` (deep supervision, run by
+    `DeepSupervisionNet`).  ``forward(X, n_steps)`` returns the logits after
+    ``n_steps`` cycles (``self.n_steps`` when None), in either mode.
+    """
+
+    def __init__(
+        self,
+        in_channels,
+        n_classes,
+        *,
+        dim=1,
+        width=64,
+        n_blocks=2,
+        recall=True,
+        alpha=1.0,
+        n_steps=20,
+        train_steps=None,
+        backprop_steps=None,
+        seed=None,
+        n_latent=6,
+        n_supervision=8,
+    ):
+        super().__init__()
+        if not recall:
+            raise ValueError(
+                "TinyRecursiveNet re-injects the input at every latent update: recall is "
+                "part of the TRM form, and recall=False is only for the DeepThinking form."
+            )
+        conv = _conv_class(dim)
+        self.n_steps = n_steps
+        self.train_steps = train_steps
+        self.backprop_steps = backprop_steps
+        self.n_latent = n_latent
+        self.n_supervision = n_supervision
+        self.projection = nn.Sequential(
+            conv(in_channels, width, 3, padding=1, bias=False), nn.ReLU()
+        )
+        shape = (1, width) + (1,) * dim
+        self.y_init = nn.Parameter(torch.zeros(shape))
+        self.z_init = nn.Parameter(torch.zeros(shape))
+        self.net = nn.Sequential(
+            *[m for _ in range(n_blocks) for m in (ResidualBlock(width, dim), ChannelRMSNorm())]
+        )
+        self.head = _head(conv, width, n_classes)
+        self.halt = conv(width, 1, 1)
+        nn.init.zeros_(self.halt.weight)
+        nn.init.constant_(self.halt.bias, -5.0)
+        self.step_rng = np.random.RandomState(seed)
+
+    def initial(self, x_e):
+        """``(y(0), z(0))`` for the embedded batch ``x_e`` (fresh tensors)."""
+        return tuple(v.expand_as(x_e).contiguous() for v in (self.y_init, self.z_init))
+
+    def init_state(self, x):
+        """``((y(0), z(0)), x_e)``: every cycle reads the embedded input."""
+        x_e = self.projection(x)
+        return self.initial(x_e), x_e
+
+    def advance(self, state, x_e):
+        """One cycle: ``n_latent`` latent updates, then the answer update."""
+        y, z = state
+        for _ in range(self.n_latent):
+            z = self.net(z + x_e + y)
+        return self.net(y + z), z
+
+    @staticmethod
+    def answer(state):
+        return state[0]
+
+    def halt_logit(self, y):
+        """One logit a sample: does the answer read from ``y`` hold no error?"""
+        return self.halt(y).flatten(1).mean(dim=1)
+
+    def forward(self, X, n_steps=None):
+        (y,) = collections.deque(self.steps(X, n_steps or self.n_steps), maxlen=1)
+        return self.head(y)
+
+    def segment_steps(self):
+        """``(T, g)`` of one training batch: cycles a segment, the last ``g`` with gradient.
+
+        ``T`` is ``train_steps`` (drawn from ``(low, high)`` when a tuple), or
+        with ``None`` ``max(1, ceil(n_steps / n_supervision))``, so that the
+        last segment ends about ``n_steps`` cycles deep; ``g`` is
+        ``backprop_steps`` (1 when None: the full last cycle), at most ``T``.
+        """
+        total = self._draw_total(max(1, -(-self.n_steps // self.n_supervision)))
+        return total, min(total, self.backprop_steps or 1)
+
+    def supervise(self, x):
+        """Deep supervision of one batch: yield each segment's outputs.
+
+        Each of the ``n_supervision`` segments embeds ``x`` afresh (the
+        weights changed since the last one), runs ``T - g`` cycles without
+        gradient and ``g`` with it from the state the last segment left,
+        detached (`segment_steps` draws ``T`` and ``g``), and yields ``(rows,
+        logits, halt_logit)``: the batch rows it ran and their outputs.  The
+        caller computes the loss and steps the optimizer before resuming.  A
+        sample whose halting logit is above 0 (the head deems its answer
+        right) is not supervised again in this batch (TRM's early exit);
+        when none is left the batch ends early.
+        """
+        total, grad = self.segment_steps()
+        rows = torch.arange(len(x), device=x.device)
+        state = None
+        for _ in range(self.n_supervision):
+            x_e = self.projection(x[rows])
+            if state is None:
+                state = self.initial(x_e)
+            with torch.no_grad():
+                for _ in range(total - grad):
+                    state = self.advance(state, x_e)
+            for _ in range(grad):
+                state = self.advance(state, x_e)
+            y = self.answer(state)
+            halt = self.halt_logit(y)
+            yield rows, self.head(y), halt
+            keep = halt.detach() <= 0
+            rows = rows[keep]
+            if not len(rows):
+                return
+            state = tuple(part.detach()[keep] for part in state)
+
+
+def exactly_right(logits, y):
+    """Per sample: is the argmax of ``logits`` ``(n, C, *spatial)`` right at every position?"""
+    return (logits.argmax(dim=1) == y).flatten(1).all(dim=1)
+
+
+class DeepSupervisionLoss(nn.Module):
+    """``CE(logits, y) + halt_weight * BCE(halt_logit, exactly right)`` of one segment.
+
+    The input is ``(logits, halt_logit)`` from `TinyRecursiveNet.supervise`:
+    logits ``(n, n_classes, *spatial)`` and one halting logit a sample; ``y``
+    holds integer labels ``(n, *spatial)``.  The halting target of a sample is
+    1 when its predicted labels are all right (`exactly_right`, no gradient),
+    0 otherwise.  Both terms are means over the samples (the cross-entropy
+    also over the positions).
+    """
+
+    def __init__(self, halt_weight=0.5):
+        super().__init__()
+        self.halt_weight = halt_weight
+
+    def forward(self, output, y):
+        logits, halt = output
+        right = exactly_right(logits, y).to(halt.dtype)
+        return F.cross_entropy(logits, y) + self.halt_weight * (
+            F.binary_cross_entropy_with_logits(halt, right)
+        )
+
+
+class DeepSupervisionNet(FastNet):
+    """`FastNet` whose train step is deep supervision: one optimizer step a segment.
+
+    For each batch the module's ``supervise`` yields the segments; each gets
+    its own loss (the criterion, `DeepSupervisionLoss`), backward pass,
+    ``on_grad_computed`` notice (gradient-norm clipping) and optimizer step.
+    The batch's ``loss`` (what the history records as ``train_loss``, and
+    the divergence guard watches) is the mean over its segments; ``y_pred``
+    holds the last segment's logits, for the rows it ran.
+
+    The divergence guard compares each epoch's loss with the first batch's,
+    which here already holds segments trained on: a first batch that blows
+    up and collapses would set a reference it never exceeds.  So every
+    batch's segment losses are also checked against the very first segment's
+    (before any update), with the guard's factor ``max_growth``.
+    """
+
+    max_growth = DivergenceGuard().max_growth
+
+    def train_step(self, batch, **fit_params):
+        Xb, yb = batch
+        self._set_training(True)
+        losses = []
+        for rows, logits, halt in self.module_.supervise(Xb):
+            self._zero_grad_optimizer()
+            loss = self.get_loss((logits, halt), yb[rows], X=Xb, training=True)
+            loss.backward()
+            self.notify(
+                "on_grad_computed",
+                named_parameters=TeeGenerator(self.get_all_learnable_params()),
+                batch=batch,
+                training=True,
+            )
+            self._step_optimizer(None)
+            losses.append(loss.detach())
+        losses = torch.stack(losses)
+        self._check_growth(losses)
+        return {"loss": losses.mean(), "y_pred": logits}
+
+    def _check_growth(self, losses):
+        """Raise `DivergenceError` for a segment loss not finite or grown too much."""
+        values = losses.tolist()
+        # the very first segment's loss of the fit, before any update: the reference
+        first = self.__dict__.setdefault("_first_segment_loss", values[0])
+        for value in values:
+            if not np.isfinite(value):
+                raise DivergenceError(f"a supervision segment's loss became {value}")
+        if max(values) > self.max_growth * max(first, 1e-12):
+            raise DivergenceError(
+                f"a supervision segment's loss grew from {first:.3g} to {max(values):.3g}"
+            )
+
+
 class RecursiveReasoner(PositionLabels, ModuleOnCPUPickle, BaseEstimator):
     """Solve reasoning tasks by iterating one weight-tied block: depth as a dial.
 
@@ -263,6 +572,16 @@ class RecursiveReasoner(PositionLabels, ModuleOnCPUPickle, BaseEstimator):
     and solve larger instances than it was trained on: prefix sums learned on
     16 bits are solved on 64, 128 or 256 bits with proportionally more steps.
 
+    With ``form="trm"`` the network is a `TinyRecursiveNet` (Tiny Recursive
+    Models, Jolicoeur-Martineau 2025): an answer state ``y`` and a latent
+    ``z``, one shared network refining ``z`` ``n_latent`` times from ``(z, x,
+    y)`` and then ``y`` from ``(y, z)``; one such cycle is a step.  It trains
+    by deep supervision: each batch runs ``n_supervision`` segments of
+    cycles, each with its own loss and optimizer step, the state carried
+    (detached) from one segment to the next, and a halting head learns
+    whether the current answer is already exactly right, which
+    ``halt_threshold`` can use to stop a sample at prediction.
+
     The data are one label per position: sequences ``X`` of shape
     ``(n, C, L)`` or ``(n, L)`` with labels ``y`` of shape ``(n, L)``, or
     grids ``X`` of shape ``(n, C, H, W)`` or ``(n, H, W)`` with labels
@@ -273,38 +592,67 @@ class RecursiveReasoner(PositionLabels, ModuleOnCPUPickle, BaseEstimator):
     Parameters
     ----------
     n_steps : int, default=20
-        Steps of the loop at prediction, and the steps drawn up to in
-        training when ``train_steps=None``.  ``predict(X, n_steps=...)``
-        overrides it, with any number of steps.
+        Steps of the loop at prediction (with ``form="trm"``: cycles), and
+        the depth trained to when ``train_steps=None``.
+        ``predict(X, n_steps=...)`` overrides it, with any number of steps.
+    form : {"deepthinking", "trm"}, default="deepthinking"
+        The network and its training: ``"deepthinking"`` a
+        `DeepThinkingNet` with the progressive loss (``alpha``),
+        ``"trm"`` a `TinyRecursiveNet` with deep supervision
+        (``n_latent``, ``n_supervision``, ``halt_threshold``).
     train_steps : int, tuple (low, high) or None, default=None
-        The most steps ``T`` of a training batch: ``None`` uses ``n_steps``,
-        an int a fixed ``T``, a tuple a ``T`` drawn uniformly from
-        ``low..high`` (inclusive) for each batch.
+        DeepThinking: the most steps ``T`` of a training batch, ``None``
+        meaning ``n_steps``.  TRM: the cycles ``T`` of each supervision
+        segment, ``None`` meaning ``max(1, ceil(n_steps / n_supervision))``
+        (the last segment then ends about ``n_steps`` cycles deep).  An int
+        is a fixed ``T``, a tuple a ``T`` drawn uniformly from ``low..high``
+        (inclusive) for each batch.
     backprop_steps : int or None, default=None
-        Truncated back-propagation: how many of the last steps of each loss
-        term carry gradient.  ``None``: all of them (see `DeepThinkingNet`
-        for which steps those are).
+        Truncated back-propagation.  DeepThinking: how many of the last steps
+        of each loss term carry gradient, ``None`` all of them (see
+        `DeepThinkingNet` for which steps those are).  TRM: how many of the
+        last cycles of each segment carry gradient, ``None`` meaning 1 (TRM's
+        choice: the full last cycle, its ``n_latent + 1`` updates).
     alpha : float in [0, 1], default=1.0
-        Weight of the progressive term of the loss: ``loss = (1 - alpha) *
-        CE(logits after T steps) + alpha * CE(logits after n + k steps)``,
-        where ``n ~ U{0..T-1}`` steps run without gradient and then
-        ``k ~ U{1..T-n}`` with it.  ``0`` is plain back-propagation through
-        ``T`` steps; ``1`` (the measured default) the progressive term alone.
+        DeepThinking only (not used by TRM).  Weight of the progressive term
+        of the loss: ``loss = (1 - alpha) * CE(logits after T steps) + alpha
+        * CE(logits after n + k steps)``, where ``n ~ U{0..T-1}`` steps run
+        without gradient and then ``k ~ U{1..T-n}`` with it.  ``0`` is plain
+        back-propagation through ``T`` steps; ``1`` (the measured default)
+        the progressive term alone.
     width : int, default=64
-        Channels of the state.
+        Channels of the state (with TRM: of ``y``, ``z`` and the embedding).
     n_blocks : int, default=2
-        Residual blocks (two 3-wide convolutions each) in the recurrent block.
+        Residual blocks (two 3-wide convolutions each) in the recurrent block
+        (with TRM: in the shared network ``f``).
     recall : bool, default=True
-        Concatenate the input to the state at every step; ``False`` (an
-        ablation) lets the input in through ``h(0)`` only.
+        DeepThinking: concatenate the input to the state at every step;
+        ``False`` (an ablation) lets the input in through ``h(0)`` only.
+        TRM re-injects the input at every latent update and refuses
+        ``False``.
+    n_latent : int, default=6
+        TRM only: latent updates ``z = f(z + x_e + y)`` per cycle (TRM's
+        ``n``).
+    n_supervision : int, default=8
+        TRM only: deep-supervision segments per training batch, each with
+        its own loss and optimizer step (TRM's ``N_sup``, 16 there; lower
+        here for CPUs).  A sample whose halting head deems its answer right
+        (logit > 0) leaves the remaining segments of its batch.
+    halt_threshold : float in (0, 1) or None, default=None
+        TRM only: adaptive halting at prediction on the learned rule: a
+        sample stops once the halting head's probability that its answer is
+        already exactly right reaches ``halt_threshold``.  ``None``: off.
+        Set with ``form="deepthinking"``, fit and prediction raise a
+        ValueError.
     halt_patience : int or None, default=None
         Adaptive halting at prediction: a sample stops once its predicted
         labels have not changed for ``halt_patience`` steps.
     halt_tol : float or None, default=None
         Adaptive halting at prediction: a sample stops once the relative
         change of its state, ``||h(t) - h(t-1)|| / ||h(t-1)||``, is at most
-        ``halt_tol``.  With both ``halt_patience`` and ``halt_tol`` a sample
-        stops when both rules hold; with neither, every sample runs
+        ``halt_tol`` (with TRM, ``h`` is the answer state ``y``).  A sample
+        stops when every rule given (``halt_patience``, ``halt_tol``,
+        ``halt_threshold``) holds; with none, every sample runs
         ``n_steps``.  `predict(X, return_steps=True) <predict>` returns the
         steps each sample ran.  Not used by `staged_predict_proba`.
     max_epochs : int, default=30
@@ -334,7 +682,7 @@ class RecursiveReasoner(PositionLabels, ModuleOnCPUPickle, BaseEstimator):
         Channels of the input.
     n_spatial_dims_ : int
         1 for sequences, 2 for grids.
-    module_ : DeepThinkingNet
+    module_ : DeepThinkingNet or TinyRecursiveNet
         The trained network.
     history_ : list of float
         Training loss of every finished epoch.
@@ -348,6 +696,7 @@ class RecursiveReasoner(PositionLabels, ModuleOnCPUPickle, BaseEstimator):
     --------
     sklearn_recursive.datasets.make_prefix_sums : running parity of bit strings.
     sklearn_recursive.datasets.make_mazes : mazes and their shortest paths.
+    sklearn_recursive.datasets.make_sudoku : small Sudoku puzzles, TRM's task.
     FeedbackSegmenter : a feedback U-Net whose updates decay over the steps.
 
     Notes
@@ -383,18 +732,23 @@ class RecursiveReasoner(PositionLabels, ModuleOnCPUPickle, BaseEstimator):
     _y_expected = "labels (n_samples, L) or (n_samples, H, W)"
     _y_kinds = "labels of shape (n_samples, L) for sequences or (n_samples, H, W) for grids"
 
-    # the network fit builds: a subclass may swap in another of the same
-    # constructor and contract (the reasoning benchmark's unshared baseline does)
+    # the network fit builds for form="deepthinking": a subclass may swap in another
+    # of the same constructor and contract (the reasoning benchmark's unshared
+    # baseline does); form="trm" builds a TinyRecursiveNet
     _network_class = DeepThinkingNet
 
     _parameter_constraints: dict = {
         "n_steps": [IntInterval(1, None, closed="left")],
+        "form": [StrOptions({"deepthinking", "trm"})],
         "train_steps": [IntInterval(1, None, closed="left"), tuple, None],
         "backprop_steps": [IntInterval(1, None, closed="left"), None],
         "alpha": [Interval(Real, 0, 1, closed="both")],
         "width": [IntInterval(1, None, closed="left")],
         "n_blocks": [IntInterval(1, None, closed="left")],
         "recall": ["boolean"],
+        "n_latent": [IntInterval(1, None, closed="left")],
+        "n_supervision": [IntInterval(1, None, closed="left")],
+        "halt_threshold": [Interval(Real, 0, 1, closed="neither"), None],
         "halt_patience": [IntInterval(1, None, closed="left"), None],
         "halt_tol": [Interval(Real, 0, None, closed="neither"), None],
         "max_epochs": [IntInterval(1, None, closed="left")],
@@ -411,12 +765,16 @@ class RecursiveReasoner(PositionLabels, ModuleOnCPUPickle, BaseEstimator):
         self,
         n_steps=20,
         *,
+        form="deepthinking",
         train_steps=None,
         backprop_steps=None,
         alpha=1.0,
         width=64,
         n_blocks=2,
         recall=True,
+        n_latent=6,
+        n_supervision=8,
+        halt_threshold=None,
         halt_patience=None,
         halt_tol=None,
         max_epochs=30,
@@ -429,12 +787,16 @@ class RecursiveReasoner(PositionLabels, ModuleOnCPUPickle, BaseEstimator):
         verbose=0,
     ):
         self.n_steps = n_steps
+        self.form = form
         self.train_steps = train_steps
         self.backprop_steps = backprop_steps
         self.alpha = alpha
         self.width = width
         self.n_blocks = n_blocks
         self.recall = recall
+        self.n_latent = n_latent
+        self.n_supervision = n_supervision
+        self.halt_threshold = halt_threshold
         self.halt_patience = halt_patience
         self.halt_tol = halt_tol
         self.max_epochs = max_epochs
@@ -459,6 +821,15 @@ class RecursiveReasoner(PositionLabels, ModuleOnCPUPickle, BaseEstimator):
                 )
             steps = (int(steps[0]), int(steps[1]))
         return steps
+
+    def _check_halt_threshold(self, trm):
+        """``halt_threshold`` reads TRM's halting head: refused unless ``trm``."""
+        if self.halt_threshold is not None and not trm:
+            raise ValueError(
+                f"halt_threshold={self.halt_threshold!r} needs form='trm' (the halting head "
+                "it reads is TRM's); with form='deepthinking' halt with halt_patience or "
+                "halt_tol, or set halt_threshold=None."
+            )
 
     @staticmethod
     def _check_size(X, name="X"):
@@ -491,6 +862,13 @@ class RecursiveReasoner(PositionLabels, ModuleOnCPUPickle, BaseEstimator):
         self : RecursiveReasoner
         """
         train_steps = self._check_train_steps()
+        trm = self.form == "trm"
+        self._check_halt_threshold(trm)
+        if trm and not self.recall:
+            raise ValueError(
+                "recall=False is an ablation of form='deepthinking': form='trm' re-injects "
+                "the input at every latent update; set recall=True."
+            )
         X, y, n_spatial = self._validate_fit_data(X, y)
         classes = np.unique(y)
         if len(classes) < 2:
@@ -498,8 +876,14 @@ class RecursiveReasoner(PositionLabels, ModuleOnCPUPickle, BaseEstimator):
         device = resolve_device(self.device)
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
 
+        network = self._network_class
+        if trm:
+            network = partial(
+                TinyRecursiveNet, n_latent=self.n_latent, n_supervision=self.n_supervision
+            )
+
         def make_module():
-            return self._network_class(
+            return network(
                 X.shape[1],
                 len(classes),
                 dim=n_spatial,
@@ -517,7 +901,7 @@ class RecursiveReasoner(PositionLabels, ModuleOnCPUPickle, BaseEstimator):
         if self.clip_grad_norm is not None:
             clipping = (("clip", GradientNormClipping(gradient_clip_value=self.clip_grad_norm)),)
         settings = TrainSettings(
-            criterion=ProgressiveLoss(self.alpha),
+            criterion=DeepSupervisionLoss() if trm else ProgressiveLoss(self.alpha),
             max_epochs=self.max_epochs,
             batch_size=self.batch_size,
             lr=self.lr,
@@ -528,7 +912,8 @@ class RecursiveReasoner(PositionLabels, ModuleOnCPUPickle, BaseEstimator):
         )
         data = TensorDataset(X, np.searchsorted(classes, y), device=device, y_dtype=torch.long)
         try:
-            net, interrupted = _train(make_module, data, settings, seed)
+            net_class = DeepSupervisionNet if trm else None
+            net, interrupted = _train(make_module, data, settings, seed, net_class=net_class)
         except DivergenceError as exc:
             raise DivergenceError(
                 f"{type(self).__name__}: training diverged ({exc}). Lower lr (now {self.lr}), "
@@ -561,12 +946,21 @@ class RecursiveReasoner(PositionLabels, ModuleOnCPUPickle, BaseEstimator):
 
     def _check_finite(self, logits, n_steps):
         if not torch.isfinite(logits).all():
+            refit = (
+                "refit with more of the progressive loss "
+                f"(alpha, now {self.alpha}), which keeps the state stable past the "
+                "trained depth"
+            )
+            halting = "halt_patience, halt_tol"
+            if isinstance(self.module_, TinyRecursiveNet):
+                refit, halting = (
+                    f"refit with a lower lr (now {self.lr})",
+                    "halt_threshold, " + halting,
+                )
             raise DivergenceError(
                 f"{type(self).__name__}: the state diverged (non-finite logits) within "
                 f"{n_steps} steps. Predict with fewer n_steps, let samples halt "
-                "(halt_patience, halt_tol), or refit with more of the progressive loss "
-                f"(alpha, now {self.alpha}), which keeps the state stable past the "
-                "trained depth."
+                f"({halting}), or {refit}."
             )
         return logits
 
@@ -575,11 +969,17 @@ class RecursiveReasoner(PositionLabels, ModuleOnCPUPickle, BaseEstimator):
         """Logits after the last step (or the halt) and the steps each sample ran."""
         module = self.module_.eval()
         total = self._steps(n_steps)
-        halting = self.halt_patience is not None or self.halt_tol is not None
+        self._check_halt_threshold(isinstance(module, TinyRecursiveNet))
+        rules = {
+            "patience": self.halt_patience,
+            "tol": self.halt_tol,
+            "threshold": self.halt_threshold,
+        }
+        halting = any(rule is not None for rule in rules.values())
         logits, used = [], []
         for x, rows in fixed_chunks(X, self.device_, _PREDICT_BATCH, _PREDICT_VALUES):
             if halting:
-                z, n_used = module.run_halting(x, total, self.halt_patience, self.halt_tol)
+                z, n_used = module.run_halting(x, total, **rules)
             else:
                 z, n_used = module(x, total), torch.full((len(x),), total)
             logits.append(self._check_finite(z[:rows], total).double().cpu().numpy())
@@ -598,7 +998,8 @@ class RecursiveReasoner(PositionLabels, ModuleOnCPUPickle, BaseEstimator):
             trained steps (larger instances need more).
         return_steps : bool, default=False
             Also return the steps each sample ran: ``n_steps``, or fewer
-            where ``halt_patience`` or ``halt_tol`` halted it.
+            where ``halt_patience``, ``halt_tol`` or ``halt_threshold``
+            halted it.
 
         Returns
         -------
@@ -675,7 +1076,8 @@ class RecursiveReasoner(PositionLabels, ModuleOnCPUPickle, BaseEstimator):
             True labels, all seen in fit.
         n_steps : int or None, default=None
             Steps to run; ``None`` means ``self.n_steps``.  Samples halt early
-            as in `predict` when ``halt_patience`` or ``halt_tol`` is set.
+            as in `predict` when ``halt_patience``, ``halt_tol`` or
+            ``halt_threshold`` is set.
         sample_weight : array-like of shape (n_samples,) or None, default=None
             Weights of the samples in the mean.
         per_position : bool, default=False

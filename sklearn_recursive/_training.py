@@ -391,13 +391,23 @@ class TrainSettings:
         return self.patience is not None and (self.monitor != "valid_loss" or has_valid)
 
 
-def make_net(module, settings, *, early_stopping=False, seed=0, train_split=None, label=None):
+def make_net(
+    module,
+    settings,
+    *,
+    early_stopping=False,
+    seed=0,
+    train_split=None,
+    label=None,
+    net_class=None,
+):
     """The `FastNet` every network of the package trains in (not yet initialized).
 
     Adam, slice iterators (training batches shuffled with ``seed``), a
     `DivergenceGuard`, and with ``early_stopping`` a `PatienceStopping` on
     ``settings.monitor`` that restores the best weights. ``label`` prefixes
-    the lines of its epoch log (``verbose >= 2``).
+    the lines of its epoch log (``verbose >= 2``).  ``net_class``: a
+    `FastNet` subclass to build instead (e.g. with its own ``train_step``).
     """
     callbacks = [("divergence", DivergenceGuard())]
     if early_stopping:
@@ -416,7 +426,7 @@ def make_net(module, settings, *, early_stopping=False, seed=0, train_split=None
     callbacks.extend(settings.callbacks)
     verbose = settings.verbose
     sink = partial(print_log, label=label)
-    return FastNet(
+    return (net_class or FastNet)(
         module=module,
         criterion=settings.criterion,
         optimizer=torch.optim.Adam,
