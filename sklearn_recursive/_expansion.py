@@ -153,6 +153,14 @@ def staged_outputs(rounds, X, output_fn, device, last=None):
         yield np.concatenate([yhats[r] for yhats in per_chunk])
 
 
+def running_means(arrays):
+    """Yield the mean of the first 1, 2, ... of ``arrays`` (an iterable)."""
+    total = None
+    for i, array in enumerate(arrays, start=1):
+        total = array.copy() if total is None else total + array
+        yield total / i
+
+
 def aulc(curve):
     """Area under a per-epoch loss curve, normalised by its length in epochs.
 

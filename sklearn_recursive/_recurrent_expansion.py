@@ -23,7 +23,7 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
-from ._expansion import identity, staged_outputs
+from ._expansion import identity, running_means, staged_outputs
 from ._members import MemberSpec, MemberTask, RoundPlan, builtin_spec, mlp_spec
 from ._modules import BUILTIN_MODULES
 from ._rounds import Chain, Rows, fit_chain
@@ -69,6 +69,7 @@ class _BaseRecurrentExpansion(BaseEstimator):
         "weight_decay": [Interval(Real, 0, None, closed="left")],
         "round_init": [StrOptions({"previous", "random"})],
         "round_selection": [StrOptions({"best", "one_se"})],
+        "combine_rounds": [StrOptions({"last", "mean"})],
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "n_iter_no_change": [IntInterval(1, None, closed="left")],
@@ -94,6 +95,7 @@ class _BaseRecurrentExpansion(BaseEstimator):
         weight_decay=0.0,
         round_init="previous",
         round_selection="one_se",
+        combine_rounds="last",
         early_stopping=True,
         validation_fraction=0.1,
         n_iter_no_change=10,
@@ -115,6 +117,7 @@ class _BaseRecurrentExpansion(BaseEstimator):
         self.weight_decay = weight_decay
         self.round_init = round_init
         self.round_selection = round_selection
+        self.combine_rounds = combine_rounds
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
@@ -264,6 +267,7 @@ class _BaseRecurrentExpansion(BaseEstimator):
             verbose=self.verbose,
             round_init=self.round_init,
             selection=self.round_selection,
+            combine=self.combine_rounds,
             row_loss=self._row_loss,
             oof=self.cv is not None,
             stop_rounds=self.early_stopping,
@@ -355,7 +359,10 @@ class _BaseRecurrentExpansion(BaseEstimator):
         # the nets' own device: a model fitted on CUDA and unpickled on a machine
         # without one has been moved to the CPU by skorch.
         device = self.rounds_[0].nets[0].device
-        yield from staged_outputs(self.rounds_, X, self._output_fn, device, last)
+        staged = staged_outputs(self.rounds_, X, self._output_fn, device, last)
+        if self.combine_rounds == "mean":
+            staged = running_means(staged)
+        yield from staged
 
     def _final_yhat(self, X):
         *_, yhat = self._staged_yhat(X, last=self.best_round_)
@@ -457,6 +464,17 @@ _COMMON_PARAMS_DOC = """
         validation rows cannot tell from noise. Rounds are fitted the same
         way either way.
 
+    combine_rounds : {"last", "mean"}, default="last"
+        What the chain up to round ``r`` predicts. ``"last"``: round ``r``'s
+        own prediction. ``"mean"``: the mean of the predictions (values, or
+        class probabilities) of rounds ``0..r`` -- the rounds as an ensemble,
+        each network having seen the ones before. The rows that score the
+        rounds score this prediction, so with ``"mean"`` they choose how many
+        rounds to average; ``best_round_``, ``staged_predict`` and
+        ``predict`` mean the same either way (``predict`` is the last
+        staged prediction at ``best_round_``). Rounds vary most, and their
+        mean gains most, with ``round_init="random"``.
+
     early_stopping : bool, default=True
         Without ``cv``: hold out ``validation_fraction`` of the rows
         (stratified for classifiers) once, for the whole fit, and use them
@@ -522,6 +540,10 @@ _COMMON_ATTRS_DOC = """
         choose ``best_round_``: with ``cv``, every training row out of fold,
         the same as ``train_loss``; without, the held-out rows; NaN without
         either),
+        ``selection_loss`` (the mean loss, on those rows, of what the chain
+        up to the round predicts: ``valid_loss`` with
+        ``combine_rounds="last"``, the loss of the rounds' mean with
+        ``"mean"``; what stops the rounds and chooses ``best_round_``),
         ``aulc`` (area under the round's training loss curve divided by its
         epochs), ``epochs``, ``seconds``, ``curve`` (per-epoch training
         loss of the round's first network) and ``best``.

@@ -105,6 +105,10 @@ class Chain:
         that start as the previous round's function.
     selection : {"best", "one_se"}
         How ``best_round`` is chosen among the fitted rounds (`one_se_round`).
+    combine : {"last", "mean"}
+        What the chain up to round ``r`` predicts: round ``r``'s yhat, or the
+        mean of rounds ``0..r``. The rows that score the rounds (stopping and
+        ``best_round``) score that prediction.
     row_loss : callable or None
         ``row_loss(y, yhat)``: the per-row losses whose mean is ``loss``;
         they score the rounds (`selection_rows`).
@@ -129,6 +133,7 @@ class Chain:
     verbose: int = 0
     round_init: str = "random"
     selection: str = "best"
+    combine: str = "last"
     row_loss: object = None
     oof: bool = False
     stop_rounds: bool = True
@@ -355,6 +360,7 @@ def fit_chain(chain, plan, train, valid, folds, seeds):
     result = ChainResult()
     stopper = RoundStopper(chain.patience, chain.tol)
     row_losses = []  # per selection row, per round (selection="one_se")
+    combined = _Combined(chain.combine)
     weights = None
     # one Parallel for all rounds: backends that start a pool per call (Ray's,
     # multiprocessing) keep their workers from round to round
@@ -380,13 +386,16 @@ def fit_chain(chain, plan, train, valid, folds, seeds):
                           "members": members, "seconds": time.perf_counter() - start}
                 result.rounds.append(rnd)
                 result.history.append(record)
-                # the rows that score the round: for stopping, "best" and "one_se" alike
-                selecting = selection_rows(chain, train, train_out, valid, valid_out)
+                # the rows that score the chain up to this round: for stopping,
+                # "best" and "one_se" alike
+                scored_train, scored_valid = combined.add(train_out, valid_out)
+                selecting = selection_rows(chain, train, scored_train, valid, scored_valid)
                 score_loss = np.nan
                 if selecting is not None:
                     losses, weights = selecting
                     row_losses.append(losses)
                     score_loss = float(np.average(losses, weights=weights))
+                record["selection_loss"] = score_loss
                 stop = stopper.step(score_loss) and chain.stop_rounds
                 if progress is not None:
                     progress.round_end(record)
@@ -421,6 +430,32 @@ def fit_chain(chain, plan, train, valid, folds, seeds):
     if progress is not None and row_losses:
         progress.line(f"best round: {result.best_round}")
     return result
+
+
+class _Combined:
+    """What the chain up to each round predicts, for the rows that score it.
+
+    ``add(train_out, valid_out)`` takes a round's `Outputs` and returns the
+    chain's: the round's own (``"last"``), or the running mean of the
+    rounds' yhat so far (``"mean"``; the maps are not used to score).
+    """
+
+    def __init__(self, combine):
+        self.combine = combine
+        self.sums = None
+        self.n = 0
+
+    def add(self, *outputs):
+        if self.combine == "last":
+            return outputs
+        self.n += 1
+        yhats = [None if out is None else out.yhat for out in outputs]
+        if self.sums is None:
+            self.sums = [None if y is None else y.astype(np.float64) for y in yhats]
+        else:
+            self.sums = [None if y is None else s + y for s, y in zip(self.sums, yhats)]
+        return [None if out is None else Outputs(s / self.n, out.maps)
+                for out, s in zip(outputs, self.sums)]
 
 
 @contextlib.contextmanager

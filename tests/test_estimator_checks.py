@@ -37,6 +37,9 @@ def _expected_failed_checks(estimator):
         fast(RecurrentExpansionClassifier, early_stopping=True, cv=2),
         # the defaults' cross-fitting: 5 stacked fold nets, rounds chosen out of fold
         fast(RecurrentExpansionRegressor, early_stopping=True, cv=5),
+        # the rounds as an ensemble, chosen out of fold
+        fast(RecurrentExpansionClassifier, early_stopping=True, cv=3, round_init="random",
+             combine_rounds="mean"),
         MultiverseRE(fast(RecurrentExpansionRegressor), members=["mlp", "mlp", "cnn"]),
         MultiverseRE(
             fast(RecurrentExpansionClassifier, early_stopping=True),

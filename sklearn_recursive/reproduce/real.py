@@ -50,6 +50,11 @@ CANDIDATES = {
     "defaults + weight_decay=1e-3": {"weight_decay": 1e-3},
     "defaults + max_epochs=300, n_iter_no_change=30": {"max_epochs": 300,
                                                        "n_iter_no_change": 30},
+    "defaults + combine_rounds=mean": {"combine_rounds": "mean"},
+    "defaults + round_init=random, combine_rounds=mean": {"round_init": "random",
+                                                          "combine_rounds": "mean"},
+    "defaults + round_init=random, combine_rounds=mean, round_selection=best": {
+        "round_init": "random", "combine_rounds": "mean", "round_selection": "best"},
 }
 SINGLE = "single net (round 0 of holdout)"
 CV_ROUND0 = "round 0 of RE defaults (5 fold nets)"
