@@ -51,7 +51,6 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_sample_weight
 from skorch.callbacks import GradientNormClipping
-from skorch.utils import TeeGenerator
 from torch import nn
 
 from ._feedback import PositionLabels, _finished_epochs, _train
@@ -535,13 +534,7 @@ class DeepSupervisionNet(FastNet):
             self._zero_grad_optimizer()
             loss = self.get_loss((logits, halt), yb[rows], X=Xb, training=True)
             loss.backward()
-            self.notify(
-                "on_grad_computed",
-                named_parameters=TeeGenerator(self.get_all_learnable_params()),
-                batch=batch,
-                training=True,
-            )
-            self._step_optimizer(None)
+            self._apply_gradients(batch)
             losses.append(loss.detach())
         losses = torch.stack(losses)
         self._check_growth(losses)

@@ -291,6 +291,11 @@ class FastNet(NeuralNet):
         # (accumulator, enable_grad wrapper) costs time on every small batch.
         self._zero_grad_optimizer()
         step = self.train_step_single(batch, **fit_params)
+        self._apply_gradients(batch)
+        return step
+
+    def _apply_gradients(self, batch):
+        """After a backward pass: the ``on_grad_computed`` notice (clipping), then a step."""
         self.notify(
             "on_grad_computed",
             named_parameters=TeeGenerator(self.get_all_learnable_params()),
@@ -298,7 +303,6 @@ class FastNet(NeuralNet):
             training=True,
         )
         self._step_optimizer(None)
-        return step
 
     def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
         # skorch's loop, except that the batch size is read off the target
