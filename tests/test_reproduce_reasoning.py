@@ -9,7 +9,7 @@ import torch
 
 import sklearn_recursive._reasoner as reasoner_module
 from sklearn_recursive import RecursiveReasoner
-from sklearn_recursive.datasets import make_mazes, make_prefix_sums
+from sklearn_recursive.datasets import make_mazes, make_prefix_sums, make_sudoku
 from sklearn_recursive.reproduce import SECTIONS, reproduce
 from sklearn_recursive.reproduce import reasoning as section
 from sklearn_recursive.reproduce.reasoning import (
@@ -19,6 +19,8 @@ from sklearn_recursive.reproduce.reasoning import (
     fit_unshared,
     saved_bytes,
     step_grid,
+    sudoku_by_step,
+    sudoku_onehot,
 )
 
 # The quick setting, smaller still: every part runs, in a few seconds.
@@ -49,7 +51,7 @@ def test_step_grid():
 
 def test_tables_have_the_expected_rows_of_measured_numbers(results, text):
     titles = [title for title, _ in section.tables(TINY, results)]
-    assert len(titles) == 7
+    assert len(titles) == 10
     assert "nan" not in text.lower()
     cell = r"\d\.\d\d ± \d\.\d\d"
     grid = step_grid(TINY.steps, TINY.max_factor)
@@ -99,7 +101,8 @@ def test_figures_are_drawn(results, tmp_path):
         fig.savefig(tmp_path / name, dpi=50)
         assert (tmp_path / name).stat().st_size > 1000 and caption
         names.append(name)
-    assert names == ["reasoning_steps.png", "reasoning_mazes.png", "reasoning_maze_steps.png"]
+    assert names == ["reasoning_steps.png", "reasoning_mazes.png", "reasoning_maze_steps.png",
+                     "reasoning_sudoku.png"]
 
 
 def test_parts_run_alone():
@@ -179,3 +182,96 @@ def test_registered_and_in_the_report(tmp_path):
     assert "**Prefix sums: exact match vs test-time steps" in report
     assert "](reasoning_steps.png)" in report and (tmp_path / "reasoning_maze_steps.png").exists()
     assert np.isfinite(float(re.search(r"Time: (\d+) s", report).group(1)))
+
+
+# --------------------------------------------------------------------------- sudoku
+
+
+def test_sudoku_onehot():
+    X, _ = make_sudoku(3, random_state=0)
+    onehot = sudoku_onehot(X)
+    assert onehot.shape == (3, 5, 4, 4) and onehot.dtype == np.float32
+    assert np.array_equal(onehot.sum(axis=1), np.ones((3, 4, 4)))  # one channel a cell
+    assert np.array_equal(onehot.argmax(axis=1), X)  # channel 0 blank, d the digit d
+    assert sudoku_onehot(X[:, :2, :2], n_digits=4).shape == (3, 5, 2, 2)
+
+
+def test_sudoku_tables(results, text):
+    sd = results["sudoku"]
+    assert list(sd["models"]) == list(TINY.sudoku_models) == [
+        "trm", "trm one segment", "deepthinking", "feed-forward", "once"]
+    cell = r"\d\.\d{3} ± \d\.\d{3}"
+    for r in sd["models"].values():
+        row = _row(text, f"| {r['label']} | {r['params']} (")
+        assert len(re.findall(cell, row)) == 2, row  # exact match, blank cells
+        assert r["params"] > 0 and len(r["exact"]) == TINY.sudoku_seeds
+    params = {key: r["params"] for key, r in sd["models"].items()}
+    assert params["feed-forward"] > 3 * params["trm"]  # depth 4 in the quick setting
+    assert params["once"] == params["deepthinking"]
+    assert params["trm one segment"] == params["trm"]
+    grid = step_grid(TINY.sudoku_steps, TINY.sudoku_factor)
+    assert sd["grid"] == grid and sd["budget"] == grid[-1]
+    for key in ("trm", "trm one segment", "deepthinking"):  # recursive: a curve over cycles
+        label = re.escape(sd["models"][key]["label"])
+        for metric in ("exact match", "blank cells"):
+            row = re.search(rf"^\| {label} \| {metric} \|.*$", text, flags=re.M).group(0)
+            assert len(re.findall(r"\d\.\d\d ± \d\.\d\d", row)) == len(grid), row
+    halting = sd["halting"]
+    rules = {key: [name for k, name in halting if k == key]
+             for key in ("trm", "trm one segment", "deepthinking")}
+    fixed = [f"fixed {TINY.sudoku_steps} steps", f"fixed {grid[-1]} steps",
+             f"halt_patience={TINY.sudoku_halt_patience}"]
+    assert rules["deepthinking"] == fixed
+    thresholds = [f"halt_threshold={v:g}" for v in TINY.sudoku_halt_thresholds]
+    assert rules["trm"] == rules["trm one segment"] == fixed + thresholds
+    for (_, name), r in halting.items():
+        assert 1 <= r["steps"][0] <= grid[-1]
+        if name.startswith("fixed"):
+            assert r["steps"][0] == int(name.split()[1])
+        assert re.search(rf"^\| .* \| {re.escape(name)} \| \d+\.\d ± \d+\.\d \| {cell} \|$",
+                         text, flags=re.M)
+
+
+def test_sudoku_part_runs_alone_on_a_selection_of_models():
+    cfg = ReasoningConfig.quick(parts=("sudoku",), sudoku_train=32, sudoku_test=4,
+                                sudoku_models=("deepthinking", "once"))
+    results = section.run(cfg, lambda message: None)
+    assert set(results) == {"sudoku"} and list(results["sudoku"]["models"]) == [
+        "deepthinking", "once"]
+    tables = section.tables(cfg, results)
+    assert len(tables) == 3 and all(title.startswith("Sudoku 4x4") for title, _ in tables)
+    assert "| 1368 | " in "\n".join(tables[0][1])  # no TRM: parameters without a ratio
+    assert [name for name, _, _ in section.figures(cfg, results)] == ["reasoning_sudoku.png"]
+    assert cfg.describe().startswith("sudoku: 32 training puzzles 4x4")
+    with pytest.raises(ValueError, match=r"unknown sudoku_models \['nope'\]"):
+        section.run(ReasoningConfig.quick(parts=("sudoku",), sudoku_models=("nope",)),
+                    lambda message: None)
+
+
+def test_sudoku_by_step_agrees_with_score():
+    X, y = make_sudoku(40, random_state=0)
+    Xt, yt = make_sudoku(20, random_state=1)
+    model = RecursiveReasoner(n_steps=2, form="trm", width=4, n_latent=1, n_supervision=2,
+                              max_epochs=1, batch_size=20, device="cpu",
+                              random_state=0).fit(sudoku_onehot(X), y)
+    blank = Xt == 0
+    exact, cells = sudoku_by_step(model, sudoku_onehot(Xt), yt, blank, [3, 1], batch=7)
+    for i, t in enumerate([1, 3]):
+        pred = model.predict(sudoku_onehot(Xt), n_steps=t)
+        assert exact[i] == pytest.approx(model.score(sudoku_onehot(Xt), yt, n_steps=t))
+        assert cells[i] == pytest.approx((pred == yt)[blank].mean())
+
+
+def test_sudoku_baseline_of_the_defaults_has_4x_the_parameters():
+    cfg = ReasoningConfig()
+    assert "sudoku" in cfg.parts
+    side = cfg.sudoku_box[0] * cfg.sudoku_box[1]
+    common = dict(dim=2, width=cfg.sudoku_width, n_blocks=cfg.sudoku_blocks)
+    trm = reasoner_module.TinyRecursiveNet(side + 1, side, n_latent=cfg.sudoku_latent,
+                                           **common)
+    deep = UnsharedDeepThinkingNet(side + 1, side, depth=cfg.sudoku_depth, **common)
+
+    def count(net):
+        return sum(p.numel() for p in net.parameters())
+
+    assert count(deep) >= 4 * count(trm)

@@ -35,6 +35,18 @@ Parts (``parts`` selects them):
    ``torch.autograd.graph.saved_tensors_hooks``, unique storages, the
    parameters left out): device-independent, it is what back-propagation
    holds beyond the weights; on CUDA the peak allocated memory is given too.
+6. **sudoku**: recursion against scale on small Sudoku (`make_sudoku`, one-hot
+   input: blank + digits). On the same puzzles, epochs, batch, lr and seeds:
+   the TRM form (``form="trm"``, ``n_blocks=2``: "2 layers"), the same
+   without deep supervision (one segment of ``T`` cycles), the
+   DeepThinking form (same width and blocks), a non-recursive feed-forward
+   baseline (the DeepThinking block *unshared*, ``sudoku_depth`` distinct
+   blocks trained end to end; 7.5x the TRM form's parameters at the
+   defaults) and the DeepThinking block run once. Exact match (the puzzle solved, ``score``) and
+   the accuracy on the blank cells, parameters, fit seconds; accuracy vs
+   test-time cycles of the recursive models; and mean steps used against
+   exact match with adaptive halting (TRM's halting head,
+   ``halt_threshold``; label patience) against a fixed number of steps.
 """
 
 import copy
@@ -49,11 +61,11 @@ from torch import nn
 
 from .._reasoner import DeepThinkingNet, RecursiveReasoner
 from .._training import DivergenceError
-from ..datasets import make_mazes, make_prefix_sums
+from ..datasets import make_mazes, make_prefix_sums, make_sudoku
 from ._report import markdown_table, mean_std, pm
 from .speed import alternate, with_threads
 
-PARTS = ("extrapolation", "ablations", "mazes", "halting", "speed")
+PARTS = ("extrapolation", "ablations", "mazes", "halting", "speed", "sudoku")
 
 
 @dataclasses.dataclass
@@ -64,8 +76,10 @@ class ReasoningConfig:
     2026-12-02 part by part: a prefix-sum fit 99 s and its curves to 640
     steps 55 s per seed, the alpha=0 fit 215 s, the unshared one 101 s, the
     maze fit 172 s, halting 30 s, speed 40 s; recall off and the random T
-    not timed); with ``device="cuda"`` raise ``seeds``, ``n_test`` and the
-    maze budget.
+    not timed), and the sudoku part about 10.5 minutes more (621 s measured
+    2026-12-02: per seed TRM 99 s, TRM in one segment 96 s, DeepThinking
+    30 s, the feed-forward baseline 63 s, the block once 15 s); with
+    ``device="cuda"`` raise ``seeds``, ``n_test`` and the maze budget.
     """
 
     parts: tuple = PARTS
@@ -109,6 +123,24 @@ class ReasoningConfig:
     memory_backprop: int = 5
     memory_batch: int = 16
     threads: int = 1  # torch and BLAS threads while timing (None: leave as they are)
+    # sudoku: recursion against scale
+    sudoku_box: tuple = (2, 2)  # box shape: (2, 2) is 4x4, (2, 3) 6x6
+    sudoku_train: int = 4000
+    sudoku_test: int = 200
+    sudoku_width: int = 32
+    sudoku_blocks: int = 2  # "2 layers": residual blocks of the recursive block
+    sudoku_epochs: int = 20
+    sudoku_batch: int = 50
+    sudoku_lr: float = 1e-3
+    sudoku_steps: int = 8  # T: test cycles (TRM) / steps (DeepThinking), and trained depth
+    sudoku_latent: int = 3  # TRM's n_latent
+    sudoku_supervision: int = 4  # TRM's n_supervision
+    sudoku_depth: int = 8  # distinct blocks of the feed-forward baseline
+    sudoku_factor: int = 4  # test-time cycles up to sudoku_factor * T
+    sudoku_halt_thresholds: tuple = (0.5, 0.9)  # TRM's halting head
+    sudoku_halt_patience: int = 2  # labels unchanged for that many steps
+    sudoku_seeds: int = 2
+    sudoku_models: tuple = ("trm", "trm one segment", "deepthinking", "feed-forward", "once")
     device: str = "cpu"
 
     @classmethod
@@ -125,12 +157,14 @@ class ReasoningConfig:
             maze_size=3, maze_test_sizes=(3, 6), maze_train=100, maze_test=16, maze_steps=6,
             maze_width=8, maze_epochs=1, maze_batch=25, speed_steps=(6,), speed_batch=32,
             speed_bits=16, repeats=3, memory_frozen=(0, 8, 32), memory_backprop=2,
-            memory_batch=8,
+            memory_batch=8, sudoku_train=64, sudoku_test=16, sudoku_width=4, sudoku_epochs=1,
+            sudoku_batch=32, sudoku_steps=2, sudoku_latent=1, sudoku_supervision=2,
+            sudoku_depth=4, sudoku_factor=2, sudoku_seeds=1,
         )
         return cls(**{**settings, **changes})
 
     def describe(self):
-        out = [
+        out = [] if set(self.parts) <= {"sudoku"} else [
             f"prefix sums: {self.n_train} training strings of {self.train_bits} bits, "
             f"{self.n_test} test strings per length; RecursiveReasoner width={self.width}, "
             f"n_blocks={self.n_blocks}, T={self.steps} steps, {self.epochs} epochs "
@@ -145,6 +179,16 @@ class ReasoningConfig:
                 f"{self.maze_size} cells ({side}x{side} pixels), {self.maze_test} test mazes "
                 f"per size {list(self.maze_test_sizes)}; width={self.maze_width}, "
                 f"T={self.maze_steps}, {self.maze_epochs} epochs (batch {self.maze_batch})"
+            )
+        if "sudoku" in self.parts:
+            side = self.sudoku_box[0] * self.sudoku_box[1]
+            out.append(
+                f"sudoku: {self.sudoku_train} training puzzles {side}x{side} (minimal: every "
+                f"removable given removed), {self.sudoku_test} test puzzles; width="
+                f"{self.sudoku_width}, n_blocks={self.sudoku_blocks}, T={self.sudoku_steps}, "
+                f"{self.sudoku_epochs} epochs (batch {self.sudoku_batch}, Adam lr "
+                f"{self.sudoku_lr}); TRM n_latent={self.sudoku_latent}, n_supervision="
+                f"{self.sudoku_supervision}; {self.sudoku_seeds} seed(s)"
             )
         out.append(f"device {self.device}")
         return "; ".join(out)
@@ -313,6 +357,8 @@ def run(cfg, log):
         out["mazes"] = _mazes(cfg, log)
     if "speed" in cfg.parts:
         out["speed"] = with_threads(cfg.threads, cfg.device, _speed, cfg, log)
+    if "sudoku" in cfg.parts:
+        out["sudoku"] = _sudoku(cfg, log)
     return out
 
 
@@ -447,6 +493,148 @@ def _mazes(cfg, log):
                 f"{np.nanmax(res['exact'][size][-1]):.3f}, pixels at T "
                 f"{res['pixel'][size][-1][grid.index(T)]:.3f}")
     return res
+
+
+# --------------------------------------------------------------------------- sudoku
+
+
+def sudoku_onehot(X, n_digits=None):
+    """One-hot puzzles: ``(n, N, N)`` ints ``0..N`` (0 blank) to ``(n, N + 1, N, N)`` float32.
+
+    Channel 0 marks the blank cells, channel ``d`` the given digit ``d``;
+    ``n_digits`` (``N``) defaults to the side of the grid.
+    """
+    X = np.asarray(X)
+    n_digits = X.shape[-1] if n_digits is None else n_digits
+    return (X[:, None] == np.arange(n_digits + 1).reshape(-1, 1, 1)).astype(np.float32)
+
+
+@torch.no_grad()
+def sudoku_by_step(est, X, y, blank, steps, batch=100):
+    """Exact match and blank-cell accuracy after each of ``steps``, in one unroll.
+
+    ``X`` the one-hot puzzles, ``y`` the solutions (labels), ``blank`` a
+    boolean mask of the blank cells; as `exact_by_step`, the head reads the
+    answer state after each listed step (``est.predict(X, n_steps=t)``), and
+    non-finite logits count as wrong. Returns two arrays aligned with
+    ``sorted(set(steps))``.
+    """
+    steps = sorted(set(steps))
+    module = est.module_.eval()
+    exact, cells = np.zeros(len(steps)), np.zeros(len(steps))
+    for start in range(0, len(X), batch):
+        x = torch.tensor(X[start : start + batch], device=est.device_)
+        target = y[start : start + batch].reshape(len(x), -1)
+        holes = blank[start : start + batch].reshape(len(x), -1)
+        i = 0
+        for t, h in enumerate(module.steps(x, steps[-1]), 1):
+            if t != steps[i]:
+                continue
+            logits = module.head(h)
+            finite = torch.isfinite(logits).flatten(1).all(dim=1).cpu().numpy()[:, None]
+            pred = est.classes_[logits.argmax(dim=1).cpu().numpy()].reshape(len(x), -1)
+            hit = (pred == target) & finite
+            exact[i] += float(hit.all(axis=1).sum())
+            cells[i] += float(hit[holes].sum())
+            i += 1
+    return exact / len(X), cells / blank.sum()
+
+
+def _sudoku_models(cfg):
+    """``{key: (label, estimator parameters, unshared depth or None)}`` of the sudoku part."""
+    T = cfg.sudoku_steps
+    grad = min(2, T)
+    models = {
+        "trm": (f"TRM form ({cfg.sudoku_blocks} blocks, n_latent={cfg.sudoku_latent}, "
+                f"n_supervision={cfg.sudoku_supervision})",
+                dict(form="trm", n_latent=cfg.sudoku_latent,
+                     n_supervision=cfg.sudoku_supervision), None),
+        "trm one segment": (f"TRM form, no deep supervision (n_supervision=1, train_steps={T}, "
+                            f"backprop_steps={grad})",
+                            dict(form="trm", n_latent=cfg.sudoku_latent, n_supervision=1,
+                                 train_steps=T, backprop_steps=grad), None),
+        "deepthinking": (f"DeepThinking form ({cfg.sudoku_blocks} blocks, progressive loss)",
+                         {}, None),
+        "feed-forward": (f"feed-forward: {cfg.sudoku_depth} distinct blocks (unshared, "
+                         "trained end to end)", dict(n_steps=cfg.sudoku_depth, alpha=0.0),
+                         cfg.sudoku_depth),
+        "once": ("DeepThinking block run once (n_steps=1)", dict(n_steps=1), None),
+    }
+    unknown = sorted(set(cfg.sudoku_models) - set(models))
+    if unknown:
+        raise ValueError(f"unknown sudoku_models {unknown}; choose from {list(models)}.")
+    return {key: models[key] for key in cfg.sudoku_models}
+
+
+def _sudoku_data(cfg, n, seed, offset):
+    X, y = make_sudoku(n, box_shape=tuple(cfg.sudoku_box),
+                       random_state=3_000_000 + 1000 * seed + offset)
+    return sudoku_onehot(X), y, X == 0
+
+
+def _sudoku(cfg, log):
+    T = cfg.sudoku_steps
+    grid = step_grid(T, cfg.sudoku_factor)
+    budget = grid[-1]
+    models = _sudoku_models(cfg)
+    res = {"grid": grid, "budget": budget, "models": {}, "halting": {}, "seen": []}
+    for key, (label, _, depth) in models.items():
+        res["models"][key] = dict(label=label, exact=[], cells=[], curve_exact=[],
+                                  curve_cells=[], fit_s=[], diverged=0, params=None,
+                                  depth=depth, steps=None)
+    for seed in range(cfg.sudoku_seeds):
+        X, y, _ = _sudoku_data(cfg, cfg.sudoku_train, seed, 1)
+        Xt, yt, blank = _sudoku_data(cfg, cfg.sudoku_test, seed, 2)
+        train = {x.tobytes() for x in X}
+        res["seen"].append(float(np.mean([x.tobytes() in train for x in Xt])))
+        for key, (_, params, depth) in models.items():
+            r = res["models"][key]
+            settings = dict(n_steps=T, width=cfg.sudoku_width, n_blocks=cfg.sudoku_blocks,
+                            max_epochs=cfg.sudoku_epochs, batch_size=cfg.sudoku_batch,
+                            lr=cfg.sudoku_lr, device=cfg.device, random_state=seed)
+            est, seconds = _fit(RecursiveReasoner(**{**settings, **params}), X, y, log, depth)
+            r["fit_s"].append(seconds)
+            if est is None:
+                r["diverged"] += 1
+                continue
+            r["params"] = _n_params(est)
+            r["steps"] = own = est.n_steps
+            exact, cells = sudoku_by_step(est, Xt, yt, blank, [own])
+            r["exact"].append(exact[0])
+            r["cells"].append(cells[0])
+            if depth is None and own > 1:  # a recursive model: the curve over test cycles
+                exact, cells = sudoku_by_step(est, Xt, yt, blank, grid)
+                r["curve_exact"].append(exact)
+                r["curve_cells"].append(cells)
+                rules = [("fixed", {}, T), ("fixed", {}, budget),
+                         (f"halt_patience={cfg.sudoku_halt_patience}",
+                          dict(halt_patience=cfg.sudoku_halt_patience), budget)]
+                if params.get("form") == "trm":
+                    rules += [(f"halt_threshold={v:g}", dict(halt_threshold=v), budget)
+                              for v in cfg.sudoku_halt_thresholds]
+                for name, rule, n_steps in rules:
+                    name = f"fixed {n_steps} steps" if name == "fixed" else name
+                    exact, used = _halted_sudoku(est, rule, Xt, yt, n_steps)
+                    row = res["halting"].setdefault((key, name), dict(exact=[], steps=[]))
+                    row["exact"].append(exact)
+                    row["steps"].append(used)
+            log(f"reasoning 6 sudoku {key} seed={seed}: fit {seconds:.0f} s, exact "
+                f"{r['exact'][-1]:.3f}, blank cells {r['cells'][-1]:.3f}, loss "
+                + " ".join(f"{v:.3f}" for v in est.history_))
+    return res
+
+
+def _halted_sudoku(est, rule, X, y, n_steps):
+    """Exact match and mean steps used of ``est.predict`` with the halting ``rule``."""
+    off = dict(halt_patience=None, halt_tol=None, halt_threshold=None)
+    est.set_params(**{**off, **rule})
+    try:
+        pred, used = est.predict(X, n_steps=n_steps, return_steps=True)
+    except DivergenceError:
+        return np.nan, np.nan
+    finally:
+        est.set_params(**off)
+    return float((pred == y).reshape(len(y), -1).all(axis=1).mean()), float(used.mean())
 
 
 def step_timer(module, x, n_steps, y=None):
@@ -674,6 +862,46 @@ def tables(cfg, results):
             "Memory of a training step vs steps without gradient: the tensors autograd saves "
             f"for backward (unique storages, parameters excluded; batch {cfg.memory_batch} of "
             f"{cfg.train_bits} bits, width {cfg.width})", markdown_table(header, rows)))
+    sd = results.get("sudoku")
+    if sd:
+        side = cfg.sudoku_box[0] * cfg.sudoku_box[1]
+        grid, T = sd["grid"], cfg.sudoku_steps
+        trm_params = sd["models"].get("trm", {}).get("params")
+        rows = []
+        for r in sd["models"].values():
+            ratio = (f" ({r['params'] / trm_params:.1f}x)" if r["params"] and trm_params
+                     else "")
+            rows.append([r["label"], f"{r['params'] or '-'}{ratio}", pm(r["fit_s"], 0),
+                         r["diverged"], r["steps"] or "-", pm(r["exact"], 3),
+                         pm(r["cells"], 3)])
+        seen = np.mean(sd["seen"]) if sd["seen"] else np.nan
+        out.append((
+            f"Sudoku {side}x{side}: recursion against scale (same {cfg.sudoku_train} training "
+            f"puzzles, {cfg.sudoku_epochs} epochs, batch {cfg.sudoku_batch}, lr "
+            f"{cfg.sudoku_lr}, width {cfg.sudoku_width}; {cfg.sudoku_test} test puzzles, "
+            f"{seen:.0%} of them also in the training set; mean ± std over "
+            f"{cfg.sudoku_seeds} seed(s))",
+            markdown_table(["model", "parameters (x TRM)", "fit s", "diverged",
+                            "test steps (TRM: cycles)", "exact match (solved)",
+                            "blank-cell accuracy"], rows)))
+        rows = []
+        for r in sd["models"].values():
+            if r["curve_exact"]:
+                rows.append([r["label"], "exact match", *_cells(r["curve_exact"])])
+                rows.append([r["label"], "blank cells", *_cells(r["curve_cells"])])
+        out.append((
+            f"Sudoku {side}x{side}: accuracy vs test-time steps (TRM: cycles), same weights "
+            f"(trained to T={T})",
+            markdown_table(["model", "metric", *(f"{t}" + (" (T)" if t == T else "")
+                                                 for t in grid)], rows)))
+        rows = [[sd["models"][key]["label"], name, pm(r["steps"], 1), pm(r["exact"], 3)]
+                for (key, name), r in sd["halting"].items()]
+        out.append((
+            f"Sudoku {side}x{side}: mean steps used and exact match, adaptive halting (at most "
+            f"{sd['budget']} steps) against a fixed number of steps (halt_threshold: TRM's "
+            "halting head, P(answer exactly right) at least that; halt_patience: labels "
+            "unchanged for that many steps)",
+            markdown_table(["model", "rule", "mean steps used", "exact match"], rows)))
     return out
 
 
@@ -754,4 +982,26 @@ def figures(cfg, results):
                         f"One test maze at {len(ex['y'])}x{len(ex['y'])} pixels (trained at "
                         f"{2 * cfg.maze_size + 1}): the probability of 'on the path' of every "
                         "open pixel after each shown step (walls grey)"))
+    sd = results.get("sudoku")
+    if sd and any(r["curve_exact"] for r in sd["models"].values()):
+        fig = Figure(figsize=(10, 4))
+        axes = fig.subplots(1, 2)
+        for i, r in enumerate(sd["models"].values()):
+            if r["curve_exact"]:
+                for ax, curves in zip(axes, (r["curve_exact"], r["curve_cells"])):
+                    ax.plot(sd["grid"], mean_std(curves)[0], marker="o", color=f"C{i}",
+                            label=r["label"])
+            elif r["exact"]:
+                for ax, values in zip(axes, (r["exact"], r["cells"])):
+                    ax.axhline(np.mean(values), ls="--", lw=1, color=f"C{i}", label=r["label"])
+        side = cfg.sudoku_box[0] * cfg.sudoku_box[1]
+        for ax, what in zip(axes, ("exact match (solved)", "blank-cell accuracy")):
+            ax.axvline(cfg.sudoku_steps, color="grey", ls=":")
+            ax.set(xscale="log", xlabel="test-time steps (TRM: cycles)", ylabel=what,
+                   ylim=(-0.02, 1.02), title=f"Sudoku {side}x{side}: {what}")
+        axes[0].legend(fontsize=6)
+        fig.tight_layout()
+        out.append(("reasoning_sudoku.png", fig,
+                    "Sudoku: exact match and blank-cell accuracy vs test-time steps of the "
+                    "recursive models (mean over seeds); dashed: the non-recursive baselines"))
     return out
