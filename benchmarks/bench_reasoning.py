@@ -1,14 +1,15 @@
-"""RecursiveReasoner: extrapolation, ablations, mazes, halting, speed (DeepThinking).
+"""RecursiveReasoner: extrapolation, ablations, mazes, halting, speed, Sudoku.
 
 The experiments live in ``sklearn_recursive.reproduce.reasoning`` (read its
 docstring for what is compared and how); ``python -m sklearn_recursive
 reproduce --sections reasoning`` runs them too. This script runs them alone,
 or some of their parts, and prints the tables. The full setting is sized for
-2 CPU cores (about 15-20 minutes); on a GPU pass ``--device cuda`` and raise
-``--seeds``, ``--n-test`` and the maze budget.
+2 CPU cores (about 30 minutes, 10 of them the sudoku part); on a GPU pass
+``--device cuda`` and raise ``--seeds``, ``--n-test`` and the maze budget.
 
-    python benchmarks/bench_reasoning.py [--parts extrapolation ablations mazes halting speed] \
-        [--seeds 2] [--ablation-seeds 1] [--device cpu] [--threads N] [--plots DIR] [--quick]
+    python benchmarks/bench_reasoning.py \
+        [--parts extrapolation ablations mazes halting speed sudoku] [--seeds 2] \
+        [--ablation-seeds 1] [--device cpu] [--threads N] [--plots DIR] [--quick]
 
 For example, the prefix-sum extrapolation alone with one seed:
 

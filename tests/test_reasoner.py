@@ -616,6 +616,19 @@ def test_trm_cycle_is_latent_updates_then_the_answer():
     assert net.halt_logit(y1).shape == (2,)
 
 
+def test_trm_halt_logit_is_the_least_sure_position():
+    # one wrong position must veto the halt: the sample's logit is the minimum of the
+    # per-position logits, not their mean
+    net = TinyRecursiveNet(1, 2, width=2, dim=2, seed=0)
+    with torch.no_grad():
+        net.halt.weight.zero_()
+        net.halt.weight[0, 0] = 1.0
+        net.halt.bias.zero_()
+    y = torch.full((2, 2, 3, 3), 4.0)
+    y[0, 0, 1, 2] = -3.0  # sample 0: one position unsure
+    torch.testing.assert_close(net.halt_logit(y), torch.tensor([-3.0, 4.0]))
+
+
 def test_trm_refuses_no_recall():
     with pytest.raises(ValueError, match="recall is part of the TRM form"):
         TinyRecursiveNet(1, 2, recall=False)

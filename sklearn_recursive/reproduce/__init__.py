@@ -37,7 +37,7 @@ SECTIONS = {
     "speed": (speed, "Speed: ratios measured side by side", speed.SpeedConfig),
     "timeseries": (timeseries, "Time-series members against random-convolution classifiers",
                    timeseries.TimeSeriesConfig),
-    "reasoning": (reasoning, "RecursiveReasoner: thinking longer on prefix sums and mazes",
+    "reasoning": (reasoning, "RecursiveReasoner: thinking longer on prefix sums and mazes; Sudoku",
                   reasoning.ReasoningConfig),
 }
 
