@@ -271,6 +271,30 @@ def fit_unshared(est, X, y, depth):
 
 
 @torch.no_grad()
+def _hits_by_step(est, X, y, steps, batch):
+    """Yield ``(i, rows, hit)`` for each batch of rows and each of ``steps``, in one unroll.
+
+    The head reads the state after step ``steps[i]`` (``steps`` sorted,
+    unique), as ``est.predict(X, n_steps=steps[i])`` would; ``hit`` is
+    ``(len(rows), n_positions)``, True where the label is right, all False for
+    a sample whose logits are not finite.
+    """
+    module = est.module_.eval()
+    for start in range(0, len(X), batch):
+        rows = slice(start, start + batch)
+        x = torch.tensor(X[rows], device=est.device_)
+        target = y[rows].reshape(len(x), -1)
+        i = 0
+        for t, h in enumerate(module.steps(x, steps[-1]), 1):
+            if t != steps[i]:
+                continue
+            logits = module.head(h)
+            finite = torch.isfinite(logits).flatten(1).all(dim=1).cpu().numpy()[:, None]
+            pred = est.classes_[logits.argmax(dim=1).cpu().numpy()].reshape(len(x), -1)
+            yield i, rows, (pred == target) & finite
+            i += 1
+
+
 def exact_by_step(est, X, y, steps, batch=64, per_position=False):
     """Exact match (or per-position accuracy) after each of ``steps``, in one unroll.
 
@@ -279,22 +303,9 @@ def exact_by_step(est, X, y, steps, batch=64, per_position=False):
     wrong. Returns an array aligned with ``sorted(set(steps))``.
     """
     steps = sorted(set(steps))
-    module = est.module_.eval()
     right = np.zeros(len(steps))
-    for start in range(0, len(X), batch):
-        x = torch.tensor(X[start : start + batch], device=est.device_)
-        target = y[start : start + batch].reshape(len(x), -1)
-        i = 0
-        for t, h in enumerate(module.steps(x, steps[-1]), 1):
-            if t != steps[i]:
-                continue
-            logits = module.head(h)
-            finite = torch.isfinite(logits).flatten(1).all(dim=1).cpu().numpy()
-            pred = est.classes_[logits.argmax(dim=1).cpu().numpy()].reshape(len(x), -1)
-            hit = pred == target
-            score = hit.mean(axis=1) if per_position else hit.all(axis=1)
-            right[i] += float(np.sum(score * finite))
-            i += 1
+    for i, _, hit in _hits_by_step(est, X, y, steps, batch):
+        right[i] += float((hit.mean(axis=1) if per_position else hit.all(axis=1)).sum())
     return right / len(X)
 
 
@@ -509,7 +520,6 @@ def sudoku_onehot(X, n_digits=None):
     return (X[:, None] == np.arange(n_digits + 1).reshape(-1, 1, 1)).astype(np.float32)
 
 
-@torch.no_grad()
 def sudoku_by_step(est, X, y, blank, steps, batch=100):
     """Exact match and blank-cell accuracy after each of ``steps``, in one unroll.
 
@@ -520,23 +530,10 @@ def sudoku_by_step(est, X, y, blank, steps, batch=100):
     ``sorted(set(steps))``.
     """
     steps = sorted(set(steps))
-    module = est.module_.eval()
     exact, cells = np.zeros(len(steps)), np.zeros(len(steps))
-    for start in range(0, len(X), batch):
-        x = torch.tensor(X[start : start + batch], device=est.device_)
-        target = y[start : start + batch].reshape(len(x), -1)
-        holes = blank[start : start + batch].reshape(len(x), -1)
-        i = 0
-        for t, h in enumerate(module.steps(x, steps[-1]), 1):
-            if t != steps[i]:
-                continue
-            logits = module.head(h)
-            finite = torch.isfinite(logits).flatten(1).all(dim=1).cpu().numpy()[:, None]
-            pred = est.classes_[logits.argmax(dim=1).cpu().numpy()].reshape(len(x), -1)
-            hit = (pred == target) & finite
-            exact[i] += float(hit.all(axis=1).sum())
-            cells[i] += float(hit[holes].sum())
-            i += 1
+    for i, rows, hit in _hits_by_step(est, X, y, steps, batch):
+        exact[i] += float(hit.all(axis=1).sum())
+        cells[i] += float(hit[blank[rows].reshape(len(hit), -1)].sum())
     return exact / len(X), cells / blank.sum()
 
 
