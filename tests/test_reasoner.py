@@ -158,7 +158,9 @@ def test_training_forward_returns_the_loss_terms(alpha, n_terms):
 )
 def test_truncated_backprop(backprop_steps, projection_learns):
     # the full unroll alone (alpha=0) of 5 steps: the projection, before step 1,
-    # gets a gradient only when every step carries one
+    # gets a gradient only when every step carries one (weights and input from a
+    # fixed seed, not from whatever the tests before left in torch's global RNG)
+    torch.manual_seed(0)
     net = DeepThinkingNet(1, 2, width=4, alpha=0.0, n_steps=5, backprop_steps=backprop_steps)
     net.train()
     net(torch.rand(3, 1, 9)).sum().backward()
@@ -654,7 +656,11 @@ def test_trm_segment_steps(params, totals, grad):
 @pytest.mark.parametrize("backprop_steps, init_learns", [(None, False), (1, False), (2, True)])
 def test_trm_segments_backprop_their_last_cycles_from_a_detached_state(backprop_steps, init_learns):
     # two cycles a segment: the initial states get a gradient only when the
-    # first segment's first cycle carries one, and never from later segments
+    # first segment's first cycle carries one, and never from later segments.
+    # Weights and input from a fixed seed: at width 4 about 1 draw in 20 of
+    # torch's global RNG leaves every ReLU after the projection dead, and the
+    # projection without a gradient, whatever the test order before it
+    torch.manual_seed(0)
     net = TinyRecursiveNet(
         1,
         2,
