@@ -28,6 +28,10 @@ def tiny(**params):
     return fast(RecursiveReasoner, **params)
 
 
+def tiny_trm(**params):
+    return tiny(**{"form": "trm", "n_latent": 2, "n_supervision": 2, **params})
+
+
 @pytest.fixture(scope="module")
 def bits():
     return make_prefix_sums(48, n_bits=8, random_state=0)
@@ -350,13 +354,15 @@ def test_pickle_round_trip(fitted_bits, bits):
     )
 
 
-def test_same_random_state_same_model(bits):
+@pytest.mark.parametrize("make, train_steps", [(tiny, (1, 4)), (tiny_trm, (1, 3))],
+                         ids=["deepthinking", "trm"])
+def test_same_random_state_same_model(make, train_steps, bits):
     X, y = bits
-    first = tiny(max_epochs=2, train_steps=(1, 4)).fit(X, y)
-    second = tiny(max_epochs=2, train_steps=(1, 4)).fit(X, y)
+    first = make(max_epochs=2, train_steps=train_steps).fit(X, y)
+    second = make(max_epochs=2, train_steps=train_steps).fit(X, y)
     assert first.history_ == second.history_
     np.testing.assert_array_equal(first.predict_proba(X), second.predict_proba(X))
-    other = tiny(max_epochs=2, train_steps=(1, 4), random_state=1).fit(X, y)
+    other = make(max_epochs=2, train_steps=train_steps, random_state=1).fit(X, y)
     assert not np.array_equal(first.predict_proba(X), other.predict_proba(X))
 
 
@@ -519,10 +525,6 @@ def one_hot(X, n_values=5):
     return np.eye(n_values, dtype=np.float32)[X].transpose(0, 3, 1, 2)
 
 
-def tiny_trm(**params):
-    return tiny(**{"form": "trm", "n_latent": 2, "n_supervision": 2, **params})
-
-
 @pytest.fixture(scope="module")
 def fitted_trm(bits):
     return tiny_trm().fit(*bits)
@@ -556,16 +558,6 @@ def test_trm_staged_steps_are_cycles(k, fitted_trm, bits):
     np.testing.assert_array_equal(staged[-1], fitted_trm.predict_proba(X, n_steps=k))
     last = fitted_trm.classes_[staged[-1].argmax(axis=1)]
     np.testing.assert_array_equal(fitted_trm.predict(X, n_steps=k), last)
-
-
-def test_trm_same_random_state_same_model(bits):
-    X, y = bits
-    first = tiny_trm(max_epochs=2, train_steps=(1, 3)).fit(X, y)
-    second = tiny_trm(max_epochs=2, train_steps=(1, 3)).fit(X, y)
-    assert first.history_ == second.history_
-    np.testing.assert_array_equal(first.predict_proba(X), second.predict_proba(X))
-    other = tiny_trm(max_epochs=2, train_steps=(1, 3), random_state=1).fit(X, y)
-    assert not np.array_equal(first.predict_proba(X), other.predict_proba(X))
 
 
 def test_trm_clone_and_pickle_round_trip(fitted_trm, bits):
