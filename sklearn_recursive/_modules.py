@@ -168,7 +168,8 @@ class _WindowModule(nn.Module):
             )
         return X
 
-    def features(self, X, Z=None):
+    def _fusion_input(self, X, Z=None):
+        """``[encode(X), Z]``, the input of the fusion layer."""
         X = self._windows(X)
         h = self.encode(X)
         if self.n_expansion or (Z is not None and Z.shape[-1]):
@@ -177,7 +178,10 @@ class _WindowModule(nn.Module):
                 got = None if Z is None else tuple(Z.shape)
                 raise ValueError(f"Z must have shape {expected}; got {got}.")
             h = torch.cat([h, Z], dim=1)
-        return self.fusion(h)
+        return h
+
+    def features(self, X, Z=None):
+        return self.fusion(self._fusion_input(X, Z))
 
     def forward(self, X, Z=None):
         return self.head(self.features(X, Z))
@@ -840,18 +844,29 @@ class RocketModule(_WindowModule):
     * multichannel windows follow MiniRocket's multivariate variant: each
       (kernel, dilation) pair convolves the sum of a random subset of
       between 1 and ``min(n_channels, 9)`` channels;
-    * the PPVs are centred, ``h = PPV - 0.5``: with about 10,000 inputs all
-      in ``[0, 1]``, Adam's first steps on the fusion layer (each weight
-      moves by about ``lr``, all in the same direction) shift every
-      pre-activation by several units and kill the ReLUs; centred inputs
-      train (on ItalyPowerDemand the uncentred features stay at chance).
+    * the PPVs are standardised, ``h = input_gain * (PPV - mean) / std``,
+      with each feature's mean and standard deviation on the windows that
+      set the biases (features constant there keep ``std = 1``; others have
+      ``std >= std_floor``), as MiniRocket's own pipeline standardises them
+      before its ridge classifier.  Without it, Adam's steps (about ``lr``
+      per weight, whatever the input's scale) leave the features of small
+      variance unlearned: on OSULeaf an Adam head on the raw PPVs reached
+      0.88-0.90 test accuracy in 100-300 epochs, on standardised ones 0.93
+      in 25 (ridge: 0.96).  ``input_gain = 0.1`` because about 10,000 unit
+      inputs make each Adam step at ``lr=1e-3`` move the pre-activations by
+      several units (the head fits the training rows in a few epochs and
+      stops learning); 0.1 acts as ``lr=1e-4`` on the fusion layer.
 
-    Then ``maps = ReLU(Linear([h, Z]))`` and ``outputs = Linear(maps)``, the
-    trained part (MiniRocket itself fits a ridge classifier on ``h``).
+    Then ``maps = ReLU(Linear([h, Z]))`` and ``outputs = Linear(maps) +
+    Linear([h, Z])``: the trained part.  The second, linear term (``skip``,
+    zero at the start) is MiniRocket's own head, a linear model of the
+    features, beside the maps that feed the expansion; with it the fused
+    head is as good as ridge where the 64 maps alone are a bottleneck (on
+    OSULeaf 0.938 against 0.930, 2 seeds, 100 epochs).
 
-    The biases need data.  They are a data-dependent initialisation, as
-    ActNorm's (Kingma & Dhariwal 2018): the first forward pass in training
-    mode sets them from its batch (the first training batch; with the
+    The biases (and the standardisation) need data.  They are a
+    data-dependent initialisation, as ActNorm's (Kingma & Dhariwal 2018):
+    the first forward pass in training mode sets them from its batch (the first training batch; with the
     estimators, a seeded shuffle of the training rows) unless `fit_biases`
     was called before.  They are buffers, saved in the ``state_dict`` and
     pickled with the module, so that every later pass (training or
@@ -859,7 +874,8 @@ class RocketModule(_WindowModule):
     that sample only.  Which windows of the batch are drawn is fixed when
     the module is built (from torch's global RNG, as its weights), so the
     module is deterministic given the seed and the first batch.  Until the
-    biases are set they are 0 (a pass in eval mode does not set them).
+    biases are set they are 0 and ``h = PPV - 0.5`` (a pass in eval mode
+    does not set them).
 
     The transform has no trained weights and no normalisation.  It is
     exact elementwise arithmetic in a fixed order (no reduction whose order
@@ -879,7 +895,8 @@ class RocketModule(_WindowModule):
     epochs.
     Predictions outside training are not cached.  Ridge on these features
     matches aeon's MiniRocket (ItalyPowerDemand, seeds 0-2:
-    0.962/0.965/0.964 against 0.965/0.965/0.964).
+    0.962/0.965/0.964 against 0.965/0.965/0.964); `ppv` gives the raw
+    features.
 
     Parameters
     ----------
@@ -911,6 +928,12 @@ class RocketModule(_WindowModule):
         Number of biases of each kernel at each dilation.
     encoding_size : int
         Number of PPV features, ``84 * sum(biases_per_dilation)``.
+    input_gain : float
+        Class attribute, 0.1: the standard deviation of each feature of ``h``.
+    std_floor : float
+        Class attribute, 0.02: the smallest standard deviation a feature
+        is divided by (a feature that varies on one window of the batch
+        would otherwise take large values on new windows).
     """
 
     n_kernels = len(_ROCKET_INDICES)
@@ -919,6 +942,8 @@ class RocketModule(_WindowModule):
     chunk_elements = 1 << 22
     # up to this many biases per pair, PPV counts comparisons; beyond, it sorts
     compare_up_to = 16
+    input_gain = 0.1
+    std_floor = 0.02
 
     def __init__(
         self,
@@ -964,7 +989,14 @@ class RocketModule(_WindowModule):
         self.register_buffer("example_draw", torch.rand(n_dilations, n_kernels))
         self.register_buffer("biases", torch.zeros(n_kernels, sum(self.biases_per_dilation)))
         self.register_buffer("biases_set", torch.tensor(False))
+        # h = (PPV - shift) * scale: -0.5 and 1 until the biases are set
+        self.register_buffer("feature_shift", torch.full((self.encoding_size,), 0.5))
+        self.register_buffer("feature_scale", torch.ones(self.encoding_size))
         self._build_fusion(self.encoding_size)
+        self.skip = nn.Linear(self.encoding_size + self.n_expansion, self.n_outputs)
+        with torch.no_grad():
+            self.skip.weight.zero_()
+            self.skip.bias.zero_()
 
     def _bias_columns(self, i):
         start = sum(self.biases_per_dilation[:i])
@@ -1028,8 +1060,9 @@ class RocketModule(_WindowModule):
         For each (kernel, dilation) pair, one window of ``X`` (drawn when
         the module was built) is convolved and the pair's biases are
         quantiles of the output; MiniRocket does the same with its training
-        set.  Called by the first forward pass in training mode when the
-        biases are not set yet.
+        set.  Then each feature's mean and standard deviation over ``X`` set
+        the standardisation.  Called by the first forward pass in training
+        mode when the biases are not set yet.
         """
         X = self._windows(X)
         m = len(X)
@@ -1053,6 +1086,11 @@ class RocketModule(_WindowModule):
             lo, hi = ordered.gather(1, low), ordered.gather(1, high)
             self.biases[:, cols] = (lo + frac * (hi - lo)).to(self.biases.dtype)
         self.biases_set.fill_(True)
+        P = self.ppv(X).double()
+        std = P.std(dim=0, unbiased=False)
+        std = torch.where(std > 0, std.clamp_min(self.std_floor), torch.ones_like(std))
+        self.feature_shift.copy_(P.mean(dim=0))
+        self.feature_scale.copy_(self.input_gain / std)
         if self._cache is not None:  # encodings under the old biases
             self._cache.clear()
         return self
@@ -1068,9 +1106,9 @@ class RocketModule(_WindowModule):
 
     @torch.no_grad()
     def encode(self, X):
-        """Centred PPV features of windows ``(n, n_channels, length)``: ``(n, encoding_size)``.
+        """Standardised PPV features of windows ``(n, n_channels, length)``: ``(n, encoding_size)``.
 
-        ``PPV - 0.5``, in ``[-0.5, 0.5]``; from the cache where it holds the window.
+        From the cache where it holds the window.
         """
         if self.training and not bool(self.biases_set):
             self.fit_biases(X)
@@ -1093,7 +1131,21 @@ class RocketModule(_WindowModule):
             self._cache.clear()
         super()._load_from_state_dict(*args, **kwargs)
 
+    def forward(self, X, Z=None):
+        return self.features_and_output(X, Z)[1]
+
+    def features_and_output(self, X, Z=None):
+        inputs = self._fusion_input(X, Z)
+        maps = self.fusion(inputs)
+        return maps, self.head(maps) + self.skip(inputs)
+
     def _transform(self, X):
+        return (self.ppv(X) - self.feature_shift.to(X.dtype)) * self.feature_scale.to(X.dtype)
+
+    @torch.no_grad()
+    def ppv(self, X):
+        """MiniRocket's features of windows ``X``: ``(n, encoding_size)``, in ``[0, 1]``."""
+        X = self._windows(X)
         chunk = max(1, self.chunk_elements // (self.n_kernels * (self.length + 1)))
         parts = []
         for start in range(0, len(X), chunk):
@@ -1110,7 +1162,7 @@ class RocketModule(_WindowModule):
             )
         if not parts:
             return X.new_zeros((0, self.encoding_size))
-        return torch.cat(parts, dim=0) - 0.5
+        return torch.cat(parts, dim=0)
 
 
 BUILTIN_MODULES = {

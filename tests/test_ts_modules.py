@@ -345,24 +345,64 @@ def test_rocket_ppv_counts_the_valid_part():
     module = RocketModule((1, LENGTH), 0, 2, num_features=20 * 84).eval()
     X = torch.randn(5, 1, LENGTH)
     module.fit_biases(X)
-    features = module.encode(X)
-    assert features.min() >= -0.5 and features.max() <= 0.5
+    features = module.ppv(X)
+    assert features.min() >= 0 and features.max() <= 1
     start = 0
     for i, d in enumerate(module.dilations):
         C = module._convolve(X, i)
         biases = module.biases[:, module._bias_columns(i)]
         for k in (0, 1, 83):
             Ck = C[:, k] if module.padded[i, k] else C[:, k, 4 * d : LENGTH - 4 * d]
-            expected = (Ck[:, :, None] > biases[k]).double().mean(dim=1) - 0.5
+            expected = (Ck[:, :, None] > biases[k]).double().mean(dim=1)
             n_b = biases.shape[1]
             got = features[:, start + k * n_b : start + (k + 1) * n_b]
             torch.testing.assert_close(got.double(), expected, rtol=0, atol=1e-6)
         start += 84 * biases.shape[1]
     assert not module.padded.all() and module.padded.any()
     module.compare_up_to = 0  # sort for every dilation
-    torch.testing.assert_close(module.encode(X), features, rtol=0, atol=0)
+    torch.testing.assert_close(module.ppv(X), features, rtol=0, atol=0)
     module.compare_up_to = 10**6  # compare for every dilation
-    torch.testing.assert_close(module.encode(X), features, rtol=0, atol=0)
+    torch.testing.assert_close(module.ppv(X), features, rtol=0, atol=0)
+
+
+def test_rocket_standardises_its_features():
+    """``encode`` is the PPV standardised on the windows that set the biases: mean 0 and
+    standard deviation ``input_gain`` there (1 for constant features, at least
+    ``std_floor`` for the others); before the biases are set, ``PPV - 0.5``."""
+    torch.manual_seed(0)
+    module = RocketModule((CHANNELS, LENGTH), 0, 2, num_features=5 * 84).eval()
+    X = torch.randn(30, CHANNELS, LENGTH)
+    with torch.no_grad():
+        torch.testing.assert_close(module.encode(X), module.ppv(X) - 0.5, rtol=0, atol=0)
+        module.fit_biases(X)
+        P, H = module.ppv(X).double(), module.encode(X).double()
+    std = P.std(dim=0, unbiased=False)
+    varies = std >= module.std_floor
+    assert varies.sum() > 0.5 * len(std)
+    torch.testing.assert_close(H.mean(dim=0), torch.zeros_like(std), rtol=0, atol=1e-6)
+    torch.testing.assert_close(H.std(dim=0, unbiased=False)[varies],
+                               torch.full_like(std, module.input_gain)[varies],
+                               rtol=1e-4, atol=1e-6)
+    constant = std == 0
+    assert H[:, constant].eq(0).all()
+    small = (std > 0) & ~varies  # divided by the floor: smaller than the others
+    assert (H.std(dim=0, unbiased=False)[small] < module.input_gain).all()
+    # a new window far from the batch stays bounded: |h| <= gain / floor
+    with torch.no_grad():
+        new = module.encode(10 * torch.randn(4, CHANNELS, LENGTH))
+    assert new.abs().max() <= module.input_gain / module.std_floor + 1e-5
+
+
+def test_rocket_linear_skip_starts_at_zero():
+    """``outputs = head(maps) + skip([h, Z])``; the skip starts at zero."""
+    module = build("rocket", (CHANNELS, LENGTH)).train()
+    X, _ = make_inputs("3d", n=6)
+    assert module.skip.weight.eq(0).all() and module.skip.bias.eq(0).all()
+    with torch.no_grad():
+        maps, out = module.features_and_output(X)
+        torch.testing.assert_close(out, module.head(maps), rtol=0, atol=0)
+        module.skip.bias.fill_(1.0)
+        torch.testing.assert_close(module(X), module.head(maps) + 1.0, rtol=0, atol=0)
 
 
 def test_rocket_biases_set_by_first_training_pass():
@@ -530,7 +570,7 @@ def test_rocket_transform_equals_aeon_minirocket_given_its_biases():
         start += 84 * n_b
     module.biases_set.fill_(True)
     with torch.no_grad():
-        ours = module.encode(torch.tensor(X_test, dtype=torch.float32)).numpy() + 0.5
+        ours = module.ppv(torch.tensor(X_test, dtype=torch.float32)).numpy()
     theirs = np.asarray(minirocket.transform(X_test))
     assert ours.shape == theirs.shape
     # a window position whose output ties with a bias (e.g. on a plateau) may
