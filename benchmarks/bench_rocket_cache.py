@@ -3,10 +3,12 @@
 ``RecurrentExpansionClassifier(module="rocket", n_rounds=1, random_state=0)``
 (defaults otherwise: ``cv=5``, so 5 fold nets) on two UCR sets aeon ships
 (official training split, z-normalised per series as in the time-series
-suite), on the CPU. "cached" is the package's default (`RocketModule` keeps
-each window's fixed MiniRocket encoding from the first training pass to the
-end of training); "recomputed" builds the member with ``cache_size=0``, so
-the transform runs at every epoch as before; "MiniRocket (aeon)" is aeon's
+suite), on the CPU. "cached" is the package's default (the member is
+initialised once a round on all training windows, and its fold nets share
+one cache of the windows' fixed MiniRocket encodings for their training and
+their out-of-fold outputs); "recomputed" builds the member with
+``cache_size=0``, so the transform runs at every epoch and in every fold
+net; "MiniRocket (aeon)" is aeon's
 ``MiniRocketClassifier`` (10,000 kernels, then a RidgeClassifierCV) on the
 same rows. They alternate in every repeat so that machine noise hits them
 alike (``sklearn_recursive.reproduce.speed.alternate_times``, after a warm-up

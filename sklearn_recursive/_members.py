@@ -22,8 +22,11 @@ from ._training import (
     TensorDataset,
     TrainSettings,
     features_and_output,
+    initialized_builder,
+    release_caches,
     run_module,
     seeded_build,
+    share_caches,
     train_network,
 )
 
@@ -318,7 +321,18 @@ def _fold_validation(task, data, valid_data, folds):
     return valid_data, None
 
 
-def _fold_outputs(task, nets, inputs, folds, name):
+def _run_sharing(module, inputs, cache):
+    """`run_module`, with the module reading (and filling) ``cache`` while it runs."""
+    if cache is None:
+        return run_module(module, inputs)
+    share_caches(module, cache)
+    try:
+        return run_module(module, inputs)
+    finally:
+        release_caches(module)
+
+
+def _fold_outputs(task, nets, inputs, folds, name, cache=None):
     """`Outputs` of one member's fold nets on the training rows: all out of fold.
 
     Every fold net runs once on all rows (``inputs``); its held-out rows get
@@ -331,7 +345,7 @@ def _fold_outputs(task, nets, inputs, folds, name):
     """
     yhat = maps = None
     for net, (_, held_idx) in zip(nets, folds):
-        feats, out = run_module(net.module_, inputs)
+        feats, out = _run_sharing(net.module_, inputs, cache)
         _finite(out, feats, name)
         out = task.output_fn(out)
         if yhat is None:
@@ -372,7 +386,25 @@ def _train_folds(task, builders, seeds, names, train, valid_data, folds):
 
 
 def _fit_one(task, make_module, seed, train, valid_data, folds, name):
-    """One member: one net on all rows (in-sample IMTs), or one per fold (out of fold)."""
+    """One member: one net on all rows (in-sample IMTs), or one per fold (out of fold).
+
+    A module with a data-dependent initialisation (``initialize``) is initialised
+    once on all training rows, and its fold nets start as copies of it, sharing
+    a cache of what it computes from a window and never trains (`initialized_builder`)
+    until their out-of-fold outputs are computed.
+    """
+    device = task.settings.device
+    all_rows = TensorDataset({"X": train[0], "Z": train[1]}, device=device).X
+    make_module, cache = initialized_builder(make_module, int(seed), all_rows["X"])
+    try:
+        return _fit_nets(task, make_module, seed, train, valid_data, folds, name, all_rows,
+                         cache)
+    finally:
+        if cache is not None:
+            cache.clear()
+
+
+def _fit_nets(task, make_module, seed, train, valid_data, folds, name, all_rows, cache):
     device = task.settings.device
     if folds is None:
         data = _dataset(train, device)
@@ -381,7 +413,7 @@ def _fit_one(task, make_module, seed, train, valid_data, folds, name):
                                 label=name)
         except DivergenceError as exc:
             raise DivergenceError(f"member {name!r}: {exc}") from None
-        feats, out = run_module(net.module_, data.X)
+        feats, out = _run_sharing(net.module_, data.X, cache)
         _finite(out, feats, name)
         return [net], Outputs(task.output_fn(out), feats)
     if len(folds) > 1 and _stackable(make_module):
@@ -402,8 +434,7 @@ def _fit_one(task, make_module, seed, train, valid_data, folds, name):
                                           label=f"{name} fold {fold}"))
             except DivergenceError as exc:
                 raise DivergenceError(f"member {name!r} fold {fold}: {exc}") from None
-    all_rows = TensorDataset({"X": train[0], "Z": train[1]}, device=device).X
-    return nets, _fold_outputs(task, nets, all_rows, folds, name)
+    return nets, _fold_outputs(task, nets, all_rows, folds, name, cache)
 
 
 def _member_name(spec):

@@ -866,33 +866,33 @@ class RocketModule(_WindowModule):
 
     The biases (and the standardisation) need data.  They are a
     data-dependent initialisation, as ActNorm's (Kingma & Dhariwal 2018):
-    the first forward pass in training mode sets them from its batch (the first training batch; with the
-    estimators, a seeded shuffle of the training rows) unless `fit_biases`
-    was called before.  They are buffers, saved in the ``state_dict`` and
-    pickled with the module, so that every later pass (training or
-    inference) uses the same biases: a sample's features then depend on
-    that sample only.  Which windows of the batch are drawn is fixed when
-    the module is built (from torch's global RNG, as its weights), so the
-    module is deterministic given the seed and the first batch.  Until the
-    biases are set they are 0 and ``h = PPV - 0.5`` (a pass in eval mode
-    does not set them).
+    `initialize` (`fit_biases`) sets them from the windows it is given;
+    the estimators call it with all the training windows of a round before
+    any network of the member trains (unsupervised: no target is read), and
+    every fold network starts as a copy of that module.  A module used on
+    its own sets them from its first forward pass in training mode (its
+    first batch) unless `fit_biases` was called before.  They are buffers,
+    saved in the ``state_dict`` and pickled with the module, so that every
+    later pass (training or inference) uses the same biases: a sample's
+    features then depend on that sample only.  Which windows are drawn is
+    fixed when the module is built (from torch's global RNG, as its
+    weights), so the module is deterministic given the seed and those
+    windows.  Until the biases are set they are 0 and ``h = PPV - 0.5`` (a
+    pass in eval mode does not set them).
 
-    The transform has no trained weights and no normalisation.  It is
-    exact elementwise arithmetic in a fixed order (no reduction whose order
-    depends on the batch), computed in chunks of rows to bound memory.  A
-    window's encoding is therefore a fixed function of that window once the
-    biases are set, and training caches it: from the first training pass
-    until `release_cache` (which the estimators call when a network's
-    training ends), the encodings of the windows seen (training and
-    validation rows alike, keyed by the window's bytes, CPU tensors only,
-    at most ``cache_size`` values) are reused instead of recomputed at every
-    epoch.  The cached and the recomputed encodings are the same numbers
-    (tested).  On one CPU thread, one round of 5 fold nets fits 9.8× faster
-    on GunPoint (50 windows of length 150, 16 dilations) and 2.5× on
-    ItalyPowerDemand (67 of length 24) than with the transform recomputed
-    at every epoch (``benchmarks/bench_rocket_cache.py``); it still takes
-    about 50 and 100 times aeon's MiniRocket, whose ridge head needs no
-    epochs.
+    The transform has no trained weights.  It is exact elementwise
+    arithmetic in a fixed order (no reduction whose order depends on the
+    batch), computed in chunks of rows to bound memory.  A window's
+    encoding is therefore a fixed function of that window once the biases
+    are set, and training caches it (keyed by the window's bytes, CPU
+    tensors only, at most ``cache_size`` values): from the first training
+    pass, or from `share_cache`, until `release_cache`.  The estimators give
+    the fold networks of a member one cache, filled by `initialize`, for
+    their training and their out-of-fold outputs: the transform of the
+    training windows is computed once a round, not once per fold network
+    and epoch.  The cached and the recomputed encodings are the same numbers
+    (tested); ``benchmarks/bench_rocket_cache.py`` measures what the cache
+    saves.
     Predictions outside training are not cached.  Ridge on these features
     matches aeon's MiniRocket (ItalyPowerDemand, seeds 0-2:
     0.962/0.965/0.964 against 0.965/0.965/0.964); `ppv` gives the raw
@@ -1086,14 +1086,36 @@ class RocketModule(_WindowModule):
             lo, hi = ordered.gather(1, low), ordered.gather(1, high)
             self.biases[:, cols] = (lo + frac * (hi - lo)).to(self.biases.dtype)
         self.biases_set.fill_(True)
-        P = self.ppv(X).double()
-        std = P.std(dim=0, unbiased=False)
+        P = self.ppv(X)
+        std = P.double().std(dim=0, unbiased=False)
         std = torch.where(std > 0, std.clamp_min(self.std_floor), torch.ones_like(std))
-        self.feature_shift.copy_(P.mean(dim=0))
+        self.feature_shift.copy_(P.double().mean(dim=0))
         self.feature_scale.copy_(self.input_gain / std)
-        if self._cache is not None:  # encodings under the old biases
+        if self._cache is not None:  # encodings under the old biases; then those of X
             self._cache.clear()
+            self._remember(X, self._standardise(P))
         return self
+
+    def initialize(self, X):
+        """The estimators' data-dependent initialisation: `fit_biases` on all training windows.
+
+        The estimators call it once per member and round, before training,
+        and start every fold network as a copy of the initialised module:
+        the fold networks then share the biases, and with them the encodings
+        (`share_cache`).
+        """
+        return self.fit_biases(X)
+
+    def share_cache(self, cache):
+        """Cache encodings in the dict ``cache`` until `release_cache`.
+
+        ``cache`` may be shared by copies of this module whose fixed buffers
+        (biases, standardisation, kernels) are the same: the estimators give
+        one to the fold networks of a member, initialised together
+        (`initialize`), for their training and for their out-of-fold
+        predictions.  Ignored when ``cache_size`` is 0.
+        """
+        self._cache = cache if self.cache_size else None
 
     def release_cache(self):
         """Drop the cached encodings and stop caching until the next training pass."""
@@ -1120,16 +1142,36 @@ class RocketModule(_WindowModule):
         cache = self._cache
         missing = [i for i, key in enumerate(keys) if key not in cache]
         fresh = dict(zip(missing, self._transform(X[missing]))) if missing else {}
-        room = (self.cache_size - len(cache) * self.encoding_size) // self.encoding_size
-        for i in missing[:max(room, 0)]:
-            cache[keys[i]] = fresh[i].clone()  # not a view that keeps the whole batch alive
+        self._remember(X[missing], [fresh[i] for i in missing],
+                       keys=[keys[i] for i in missing])
         return torch.stack([fresh[i] if i in fresh else cache[key]
                             for i, key in enumerate(keys)])
 
-    def _load_from_state_dict(self, *args, **kwargs):  # new biases: the cache is stale
-        if self._cache is not None:
+    def _remember(self, X, encodings, keys=None):
+        """Put the ``encodings`` of windows ``X`` in the cache, as far as ``cache_size`` allows."""
+        cache = self._cache
+        if cache is None or not len(X) or X.device.type != "cpu":
+            return
+        if keys is None:
+            keys = [row.tobytes() for row in X.numpy()]
+        room = (self.cache_size - len(cache) * self.encoding_size) // self.encoding_size
+        for key, encoding in list(zip(keys, encodings))[:max(room, 0)]:
+            cache[key] = encoding.clone()  # not a view that keeps the whole batch alive
+
+    # buffers that make the encoding; loading other values makes the cache stale
+    _FIXED = ("weights", "padded", "channel_mask", "biases", "biases_set", "feature_shift",
+              "feature_scale")
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        stale = self._cache is not None and any(
+            prefix + name in state_dict
+            and not torch.equal(state_dict[prefix + name].to(getattr(self, name).device),
+                                getattr(self, name))
+            for name in self._FIXED
+        )
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+        if stale:
             self._cache.clear()
-        super()._load_from_state_dict(*args, **kwargs)
 
     def forward(self, X, Z=None):
         return self.features_and_output(X, Z)[1]
@@ -1139,8 +1181,11 @@ class RocketModule(_WindowModule):
         maps = self.fusion(inputs)
         return maps, self.head(maps) + self.skip(inputs)
 
+    def _standardise(self, P):
+        return (P - self.feature_shift.to(P.dtype)) * self.feature_scale.to(P.dtype)
+
     def _transform(self, X):
-        return (self.ppv(X) - self.feature_shift.to(X.dtype)) * self.feature_scale.to(X.dtype)
+        return self._standardise(self.ppv(X))
 
     @torch.no_grad()
     def ppv(self, X):

@@ -425,7 +425,12 @@ _COMMON_PARAMS_DOC = """
         ``(n_samples, n_outputs)``; logits for classifiers) and
         ``features(X, Z)`` (the feature maps passed on, ``(n_samples,
         n_maps)``). ``X`` is the raw input, ``Z`` the expansion vector
-        (``n_expansion`` columns, none in round 0). Use
+        (``n_expansion`` columns, none in round 0). Optional:
+        ``initialize(X)``, a data-dependent initialisation called once a
+        round with all training inputs before the round's networks train
+        (its fold networks start as copies), and ``share_cache(cache)`` /
+        ``release_cache()`` to share per-window results between them
+        (``docs/multiverse.md``). Use
         ``functools.partial`` for extra arguments; the class must live in an
         importable module for pickling. ``hidden_layer_sizes`` is then unused.
 

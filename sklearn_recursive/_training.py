@@ -510,6 +510,45 @@ def release_caches(module):
             sub.release_cache()
 
 
+def share_caches(module, cache):
+    """Call ``share_cache(cache)`` on every submodule of ``module`` that has one."""
+    for sub in module.modules():
+        if callable(getattr(sub, "share_cache", None)):
+            sub.share_cache(cache)
+
+
+def initialized_builder(make_module, seed, X):
+    """A builder of ``make_module``'s module initialised from the windows ``X``; and its cache.
+
+    A module whose submodules have ``initialize(X)`` (a data-dependent
+    initialisation from the training inputs, as `RocketModule`'s biases) is
+    built once under ``seed`` and initialised on ``X``, all the rows it will
+    train on (for fold networks: all the training rows, unsupervised); the
+    builder returned makes copies of it, so that every network built from it
+    (e.g. a member's fold networks) starts from the same initialisation and
+    shares one cache dict (``share_cache``), which the initialisation fills
+    first.  Returns ``(builder, cache)``; for other modules
+    ``(make_module, None)``.
+    """
+    module = seeded_build(make_module, seed)
+    initialize = [sub for sub in module.modules() if callable(getattr(sub, "initialize", None))]
+    if not initialize:
+        return make_module, None
+    module.to(X.device)  # initialised where it trains (a GPU's windows: no cache)
+    cache = {}
+    share_caches(module, cache)
+    with torch.no_grad():
+        for sub in initialize:
+            sub.initialize(X)
+    return partial(_copy_sharing, module, cache), cache
+
+
+def _copy_sharing(module, cache):
+    copied = copy.deepcopy(module)
+    share_caches(copied, cache)
+    return copied
+
+
 def keep_initial_if_better(net, initial_loss, initial_state):
     """Restore ``initial_state`` in ``net.module_`` if no epoch beat ``initial_loss``.
 

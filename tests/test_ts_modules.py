@@ -19,11 +19,12 @@ from sklearn_recursive._modules import (
     BUILTIN_MODULES,
     FCNModule,
     InceptionModule,
+    MLPModule,
     ResNetModule,
     RocketModule,
     _rocket_dilations,
 )
-from sklearn_recursive._training import release_caches
+from sklearn_recursive._training import initialized_builder, release_caches
 
 N, CHANNELS, LENGTH, N_OUTPUTS, N_EXPANSION = 10, 3, 40, 2, 5
 NAMES = ["fcn", "resnet", "inception", "rocket"]
@@ -469,11 +470,17 @@ def test_rocket_training_cache_gives_the_transform():
         torch.testing.assert_close(module.encode(X[1:]), reference[1:], rtol=0, atol=0)
         assert len(module._cache) == 12
         assert pickle.loads(pickle.dumps(module))._cache is None
-        module.load_state_dict(module.state_dict())
+        module.load_state_dict(module.state_dict())  # the same buffers: the cache stands
+        assert len(module._cache) == 12
+        state = module.state_dict()
+        state["biases"] = state["biases"] + 1.0
+        module.load_state_dict(state)  # other biases: the cache is stale
         assert module._cache == {}
         module.encode(X)
-        module.fit_biases(X[5:])
-        assert module._cache == {}
+        module.fit_biases(X[5:])  # new biases: the cache holds the encodings of X[5:] only
+        assert len(module._cache) == 7
+        torch.testing.assert_close(module.encode(X[5:]), module._transform(X[5:]),
+                                   rtol=0, atol=0)
         torch.testing.assert_close(module.encode(X), module._transform(X), rtol=0, atol=0)
         release_caches(torch.nn.Sequential(module))
         assert module._cache is None
@@ -515,6 +522,61 @@ def test_rocket_estimator_same_with_and_without_cache():
     for round_ in fits[1].rounds_:
         for net in round_.nets:
             assert all(getattr(m, "_cache", None) is None for m in net.module_.modules())
+
+
+def test_rocket_fold_nets_share_one_initialisation_and_cache():
+    """`initialized_builder`: one module initialised on all the windows; every build is a
+    copy of it (the same biases and weights) reading one cache, filled by the
+    initialisation; modules without ``initialize`` are left to their builder."""
+    X, _ = make_inputs("3d", n=12)
+    make = functools.partial(RocketModule, (CHANNELS, LENGTH), 0, 2, **SMALL["rocket"])
+    builder, cache = initialized_builder(make, 3, X)
+    torch.manual_seed(3)
+    reference = make().fit_biases(X)
+    assert len(cache) == 12
+    copies = [builder(), builder()]
+    for module in copies:
+        assert module._cache is cache
+        for name, value in reference.state_dict().items():
+            torch.testing.assert_close(module.state_dict()[name], value, rtol=0, atol=0)
+    copies[0].train()
+    with torch.no_grad():
+        torch.testing.assert_close(copies[0].encode(X), reference._transform(X), rtol=0, atol=0)
+    release_caches(copies[0])
+    assert copies[0]._cache is None and copies[1]._cache is cache and len(cache) == 12
+    mlp = functools.partial(MLPModule, 4, 0, 1)
+    assert initialized_builder(mlp, 0, torch.randn(3, 4)) == (mlp, None)
+
+
+def test_rocket_estimator_transforms_each_window_once_a_round(monkeypatch):
+    """With cross-fitting, a rocket member computes the MiniRocket transform of the
+    training windows once a round (its initialisation, on all of them): the fold nets'
+    training and out-of-fold outputs read the shared cache.  The fold nets all have the
+    biases fitted on all training windows."""
+    X, y = toy_windows(30, seed=0)
+    rows = []
+    ppv = RocketModule.ppv
+
+    def counted(self, windows):
+        rows.append(len(windows))
+        return ppv(self, windows)
+
+    monkeypatch.setattr(RocketModule, "ppv", counted)
+    est = RecurrentExpansionClassifier(
+        module=functools.partial(RocketModule, **SMALL["rocket"]), n_rounds=2,
+        n_components=4, max_epochs=3, batch_size=8, cv=3, n_iter_no_change=100,
+        device="cpu", random_state=0).fit(X, y)
+    assert len(est.rounds_) == 2
+    # the fit first checks the member's contract on 2 rows (forward, then features)
+    assert rows == [2, 2, 30, 30], rows
+    for round_ in est.rounds_:
+        modules = [next(m for m in net.module_.modules() if isinstance(m, RocketModule))
+                   for net in round_.nets]
+        assert len(modules) == 3
+        for module in modules[1:]:
+            torch.testing.assert_close(module.biases, modules[0].biases, rtol=0, atol=0)
+            torch.testing.assert_close(module.feature_scale, modules[0].feature_scale,
+                                       rtol=0, atol=0)
 
 
 def _italy_power_demand():
