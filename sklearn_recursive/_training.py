@@ -360,8 +360,9 @@ class TrainSettings:
         Where the data and the network live.
     patience : int or None
         Early stopping: stop after ``patience`` epochs without improving
-        ``monitor`` by more than ``tol``, and keep the best epoch's weights.
-        None trains ``max_epochs`` epochs.
+        ``monitor`` by more than ``tol``, and keep the best epoch's weights
+        (``restore_best``; else the last epoch's).  None trains
+        ``max_epochs`` epochs.
     tol : float
         Minimum (absolute) improvement of ``monitor`` that counts.
     monitor : {"valid_loss", "train_loss"}
@@ -386,6 +387,7 @@ class TrainSettings:
     patience: int = None
     tol: float = 0.0
     monitor: str = "valid_loss"
+    restore_best: bool = True
     verbose: int = 0
     callbacks: tuple = ()
     keep_initial: bool = False
@@ -409,7 +411,8 @@ def make_net(
 
     Adam, slice iterators (training batches shuffled with ``seed``), a
     `DivergenceGuard`, and with ``early_stopping`` a `PatienceStopping` on
-    ``settings.monitor`` that restores the best weights. ``label`` prefixes
+    ``settings.monitor`` that restores the best weights (unless
+    ``settings.restore_best`` is False). ``label`` prefixes
     the lines of its epoch log (``verbose >= 2``).  ``net_class``: a
     `FastNet` subclass to build instead (e.g. with its own ``train_step``).
     """
@@ -423,7 +426,7 @@ def make_net(
                     patience=settings.patience,
                     threshold=settings.tol,
                     threshold_mode="abs",
-                    load_best=True,
+                    load_best=settings.restore_best,
                 ),
             )
         )

@@ -90,3 +90,29 @@ def test_cv_predictions_are_reproducible_and_consistent_with_staged(classificati
     np.testing.assert_array_equal(a.predict_proba(X), b.predict_proba(X))
     staged = list(a.staged_predict_proba(X))
     np.testing.assert_array_equal(staged[a.best_round_], a.predict_proba(X))
+
+
+@pytest.mark.parametrize("module", [None, "cnn"])  # stacked fold nets (MLP), one by one
+def test_restore_best_weights_false_keeps_each_fold_nets_last_epoch(regression_data, module):
+    """Every fold network stops as before (same epochs) and keeps its last epoch's weights
+    instead of its best: the same histories, other predictions."""
+    X, y = regression_data
+    if module == "cnn":
+        X = X[:, None, :]
+    fits = {
+        restore: fast(R, module=module, cv=KFold(3), n_rounds=1, max_epochs=40, lr=3e-2,
+                      early_stopping=True, n_iter_no_change=3,
+                      restore_best_weights=restore).fit(X, y)
+        for restore in (True, False)
+    }
+    for restore, est in fits.items():
+        for net in est.rounds_[0].nets:
+            assert dict(net.callbacks_)["early_stopping"].load_best is restore
+    nets = {restore: est.rounds_[0].nets for restore, est in fits.items()}
+    stopped_early = 0
+    for kept, best in zip(nets[False], nets[True]):
+        losses = best.history[:, "valid_loss"]
+        assert kept.history[:, "valid_loss"] == pytest.approx(losses)
+        stopped_early += int(np.argmin(losses)) < len(losses) - 1
+    assert stopped_early  # some fold net's best epoch was not its last
+    assert not np.allclose(fits[False].predict(X), fits[True].predict(X))

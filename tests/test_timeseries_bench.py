@@ -58,12 +58,17 @@ def test_multiverse_columns():
         assert label in timeseries.TimeSeriesConfig().labels()
 
 
-def test_budget_columns_train_longer():
+def test_budget_columns_change_their_base_column_as_named():
+    budgets = list(timeseries.BUDGETS.values())
+    assert ("rocket", timeseries.LONGER) in budgets
+    assert ("rocket", timeseries.LAST_EPOCH) in budgets
     for label, (base, changes) in timeseries.BUDGETS.items():
         model = timeseries.make_model(label, "classification", 0, TINY)
         reference = timeseries.make_model(base, "classification", 0, TINY)
         re_ = getattr(model, "estimator", model)
         assert type(model) is type(reference)
-        assert {k: re_.get_params()[k] for k in changes} == changes == dict(
-            max_epochs=300, n_iter_no_change=30)
-        assert getattr(reference, "estimator", reference).max_epochs == TINY.max_epochs
+        assert {k: re_.get_params()[k] for k in changes} == changes
+        assert label == f"{base.split(' (')[0]}, " + ", ".join(
+            f"{k}={v}" for k, v in changes.items())
+        ref = getattr(reference, "estimator", reference)
+        assert (ref.max_epochs, ref.restore_best_weights) == (TINY.max_epochs, True)

@@ -63,9 +63,12 @@ MULTIVERSES = {
 }
 # the training budget for tiny training sets: label -> (column it changes, RE parameters)
 LONGER = dict(max_epochs=300, n_iter_no_change=30)
+# each fold net keeps its last epoch, n_iter_no_change after its best held-out loss
+LAST_EPOCH = dict(restore_best_weights=False, n_iter_no_change=30)
 BUDGETS = {
     "rocket, max_epochs=300, n_iter_no_change=30": ("rocket", LONGER),
     'members="timeseries", max_epochs=300, n_iter_no_change=30': (PRESET, LONGER),
+    "rocket, restore_best_weights=False, n_iter_no_change=30": ("rocket", LAST_EPOCH),
 }
 KINDS = (("classification", "classification", "test accuracy"),
          ("regression", "forecasting", "test R²"))
