@@ -531,12 +531,14 @@ def initialized_builder(make_module, seed, X):
     (e.g. a member's fold networks) starts from the same initialisation and
     shares one cache dict (``share_cache``), which the initialisation fills
     first.  Returns ``(builder, cache)``; for other modules
-    ``(make_module, None)``.
+    ``(builder, None)``, a builder whose first call returns the module built
+    here (the same module that call would build under ``seed``) and later
+    calls ``make_module()``.
     """
     module = seeded_build(make_module, seed)
     initialize = [sub for sub in module.modules() if callable(getattr(sub, "initialize", None))]
     if not initialize:
-        return make_module, None
+        return _BuiltOnce(make_module, module), None
     module.to(X.device)  # initialised where it trains (a GPU's windows: no cache)
     cache = {}
     share_caches(module, cache)
@@ -544,6 +546,18 @@ def initialized_builder(make_module, seed, X):
         for sub in initialize:
             sub.initialize(X)
     return partial(_copy_sharing, module, cache), cache
+
+
+class _BuiltOnce:
+    """``make_module``, whose first call returns ``module``, built already."""
+
+    def __init__(self, make_module, module):
+        self.make_module = make_module
+        self.module = module
+
+    def __call__(self):
+        module, self.module = self.module, None
+        return self.make_module() if module is None else module
 
 
 def _copy_sharing(module, cache):

@@ -544,8 +544,16 @@ def test_rocket_fold_nets_share_one_initialisation_and_cache():
         torch.testing.assert_close(copies[0].encode(X), reference._transform(X), rtol=0, atol=0)
     release_caches(copies[0])
     assert copies[0]._cache is None and copies[1]._cache is cache and len(cache) == 12
+    # others: built once, the first build handed out (no module built for nothing)
     mlp = functools.partial(MLPModule, 4, 0, 1)
-    assert initialized_builder(mlp, 0, torch.randn(3, 4)) == (mlp, None)
+    builder, cache = initialized_builder(mlp, 0, torch.randn(3, 4))
+    assert cache is None
+    torch.manual_seed(0)
+    reference = mlp()
+    first, second = builder(), builder()
+    assert first is not second and isinstance(second, MLPModule)  # later calls build anew
+    for name, value in reference.state_dict().items():
+        torch.testing.assert_close(first.state_dict()[name], value, rtol=0, atol=0)
 
 
 def test_rocket_estimator_transforms_each_window_once_a_round(monkeypatch):
