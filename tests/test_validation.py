@@ -171,28 +171,26 @@ def test_nan_loss_is_caught():
 
 
 class InterruptingModule(torch.nn.Module):
-    """Raises KeyboardInterrupt during the training of one chosen network."""
+    """Raises KeyboardInterrupt while training in round ``interrupt_in`` (0, or 1 for any
+    later round: a network with an expansion input); never in eval mode (the probe)."""
 
-    instances = 0
-    interrupt_at = 2  # the third network built (round 1; round 0 builds a probe first)
+    interrupt_in = 1
 
     def __init__(self, n_features, n_expansion, n_outputs):
         super().__init__()
         self.lin = torch.nn.Linear(n_features + n_expansion, n_outputs)
-        self.index = type(self).instances
-        type(self).instances += 1
+        self.round = int(n_expansion > 0)
 
     def features(self, X, Z):
         return torch.cat([X, Z], 1)
 
     def forward(self, X, Z):
-        if self.training and self.index == self.interrupt_at:
+        if self.training and self.round == self.interrupt_in:
             raise KeyboardInterrupt
         return self.lin(self.features(X, Z))
 
 
 def test_keyboard_interrupt_keeps_finished_rounds():
-    InterruptingModule.instances = 0
     reg = fast(R, module=InterruptingModule, n_rounds=4, aggregator="concat")
     match = "interrupted before round 1 finished: the 1 finished round"
     with pytest.warns(UserWarning, match=match):
@@ -201,15 +199,11 @@ def test_keyboard_interrupt_keeps_finished_rounds():
     assert reg.predict(X).shape == (40,)
 
 
-def test_keyboard_interrupt_in_first_round_propagates():
-    InterruptingModule.instances = 0
+def test_keyboard_interrupt_in_first_round_propagates(monkeypatch):
     reg = fast(R, module=InterruptingModule)
-    InterruptingModule.interrupt_at = 1  # the first trained network
-    try:
-        with pytest.raises(KeyboardInterrupt):
-            reg.fit(X, y_reg)
-    finally:
-        InterruptingModule.interrupt_at = 2
+    monkeypatch.setattr(InterruptingModule, "interrupt_in", 0)
+    with pytest.raises(KeyboardInterrupt):
+        reg.fit(X, y_reg)
     assert not hasattr(reg, "rounds_") or not reg.rounds_
 
 
