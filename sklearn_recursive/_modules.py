@@ -1087,9 +1087,10 @@ class RocketModule(_WindowModule):
             self.biases[:, cols] = (lo + frac * (hi - lo)).to(self.biases.dtype)
         self.biases_set.fill_(True)
         P = self.ppv(X)
-        std = P.double().std(dim=0, unbiased=False)
+        P64 = P.double()
+        std = P64.std(dim=0, unbiased=False)
         std = torch.where(std > 0, std.clamp_min(self.std_floor), torch.ones_like(std))
-        self.feature_shift.copy_(P.double().mean(dim=0))
+        self.feature_shift.copy_(P64.mean(dim=0))
         self.feature_scale.copy_(self.input_gain / std)
         if self._cache is not None:  # encodings under the old biases; then those of X
             self._cache.clear()

@@ -86,37 +86,27 @@ def test_no_silent_validation_split():
     assert sum(net.history[-1, "batches", :, "train_batch_size"]) == 200
 
 
-def test_early_stopping_with_validation_data_restores_best():
+@pytest.mark.parametrize("restore_best", [True, False])
+def test_early_stopping_with_validation_data_keeps_best_or_last(restore_best):
+    """The same quiet stop; the best epoch's weights restored, or (``restore_best=False``)
+    the last epoch's kept."""
     X, y = _data(60, seed=1)
     y = y + 3 * np.random.default_rng(2).standard_normal(y.shape)  # noise to overfit
     valid = TensorDataset({"X": X, "Z": np.zeros((60, 0))}, y)
-    net = _train(valid, max_epochs=200, lr=5e-2, patience=3)
+    net = _train(valid, max_epochs=200, lr=5e-2, patience=3, restore_best=restore_best)
     losses = net.history[:, "valid_loss"]
     assert len(losses) < 200  # stopped early, quietly
     best = int(np.argmin(losses))
     assert len(losses) == best + 1 + 3
     with torch.no_grad():
-        restored = torch.nn.functional.mse_loss(
+        final = torch.nn.functional.mse_loss(
             net.module_(valid.X["X"], valid.X["Z"]), valid.y
         ).item()
-    assert restored == pytest.approx(losses[best], rel=1e-5)
-
-
-def test_early_stopping_can_keep_the_last_epoch():
-    """``restore_best=False``: the same stop, the last epoch's weights kept."""
-    X, y = _data(60, seed=1)
-    y = y + 3 * np.random.default_rng(2).standard_normal(y.shape)
-    valid = TensorDataset({"X": X, "Z": np.zeros((60, 0))}, y)
-    net = _train(valid, max_epochs=200, lr=5e-2, patience=3, restore_best=False)
-    losses = net.history[:, "valid_loss"]
-    best = int(np.argmin(losses))
-    assert len(losses) == best + 1 + 3
-    with torch.no_grad():
-        kept = torch.nn.functional.mse_loss(
-            net.module_(valid.X["X"], valid.X["Z"]), valid.y
-        ).item()
-    assert kept == pytest.approx(losses[-1], rel=1e-5)
-    assert kept > losses[best] * (1 + 1e-4)
+    if restore_best:
+        assert final == pytest.approx(losses[best], rel=1e-5)
+    else:
+        assert final == pytest.approx(losses[-1], rel=1e-5)
+        assert final > losses[best] * (1 + 1e-4)
 
 
 def test_same_seed_same_weights_and_different_seed_differs():
