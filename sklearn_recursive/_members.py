@@ -28,6 +28,7 @@ from ._training import (
     seeded_build,
     share_caches,
     train_network,
+    windows_key,
 )
 
 
@@ -140,6 +141,10 @@ class MemberTask:
         its own held-out fold (and keeps its best epoch), so that every
         training row validates exactly one network and none is held out of
         training altogether.
+    memo : InitMemo or None
+        The fit's kept initialisations (`initialized_builder`): a member's
+        data-dependent initialisation is computed in its first round and
+        reused in the next ones.
     """
 
     settings: TrainSettings
@@ -147,6 +152,7 @@ class MemberTask:
     n_outputs: int
     link: str = "identity"
     fold_stopping: bool = False
+    memo: object = None
 
 
 class ContinuedRound(torch.nn.Module):
@@ -194,6 +200,20 @@ class ContinuedRound(torch.nn.Module):
 
     def forward(self, X, Z=None):
         return self.base(Z) + self.gate * self.network(X, Z)
+
+    @torch.no_grad()
+    def fit_closed_form(self, X, Z=None, y=None, sample_weight=None):
+        """The network's closed-form fit (where it has one) on top of the previous round.
+
+        The previous round's outputs are the network's ``offset``; the gate is
+        set to 1.  False (gradient training) when the network has no
+        ``fit_closed_form`` or declines.
+        """
+        fit = getattr(self.network, "fit_closed_form", None)
+        if not callable(fit) or not fit(X, Z, y, sample_weight, offset=self.base(Z)):
+            return False
+        self.gate.fill_(1.0)
+        return True
 
     def features(self, X, Z=None):
         return self.network.features(X, Z)
@@ -391,16 +411,20 @@ def _fit_one(task, make_module, seed, train, valid_data, folds, name):
     A module with a data-dependent initialisation (``initialize``) is initialised
     once on all training rows, and its fold nets start as copies of it, sharing
     a cache of what it computes from a window and never trains (`initialized_builder`)
-    until their out-of-fold outputs are computed.
+    until their out-of-fold outputs are computed.  With ``task.memo`` that
+    initialisation and cache are the member's for the whole fit: computed in
+    its first round, reused in the next.
     """
     device = task.settings.device
     all_rows = TensorDataset({"X": train[0], "Z": train[1]}, device=device).X
-    make_module, cache = initialized_builder(make_module, int(seed), all_rows["X"])
+    key = None if task.memo is None else (name, windows_key(train[0]))
+    make_module, cache = initialized_builder(make_module, int(seed), all_rows["X"],
+                                             task.memo, key)
     try:
         return _fit_nets(task, make_module, seed, train, valid_data, folds, name, all_rows,
                          cache)
     finally:
-        if cache is not None:
+        if cache is not None and task.memo is None:  # else kept for the next round
             cache.clear()
 
 

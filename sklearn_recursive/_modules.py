@@ -824,6 +824,75 @@ def _rocket_dilations(length, num_features, max_dilations_per_kernel):
     return tuple(int(d) for d in dilations), tuple(int(n) for n in per_dilation)
 
 
+# MiniRocket's ridge penalties (aeon's RidgeClassifierCV(alphas=np.logspace(-3, 3, 10)))
+RIDGE_ALPHAS = tuple(float(a) for a in np.logspace(-3, 3, 10))
+
+
+def _check_alphas(alphas):
+    values = np.asarray(alphas, dtype=float) if np.ndim(alphas) <= 1 else None
+    if values is None or values.size == 0 or not np.all(np.isfinite(values) & (values > 0)):
+        raise ValueError(
+            f"alphas must be a non-empty sequence of positive, finite penalties; got {alphas!r}."
+        )
+    return tuple(float(a) for a in values.reshape(-1))
+
+
+def ridge_head(A, y, n_outputs, alphas, sample_weight=None, offset=None):
+    """A linear head fitted in closed form: ``(coef, intercept, temperature)``.
+
+    Ridge regression of the targets on the columns of ``A`` (float64,
+    ``(n, p)``), its penalty chosen among ``alphas`` by the leave-one-out
+    error (scikit-learn's `RidgeCV`: efficient LOO, as MiniRocket's
+    `RidgeClassifierCV`), weighted by ``sample_weight``.
+
+    * Regression (``y`` float, ``(n,)`` or ``(n, n_outputs)``): the targets
+      are ``y - offset``; the outputs are ``offset + A @ coef.T + intercept``
+      and ``temperature`` is 1.
+    * Classification (``y`` integer class indices): the targets are +1 for
+      the row's class and -1 for the others (`RidgeClassifier`'s coding);
+      the logits are ``offset + temperature * (A @ coef.T + intercept)``,
+      where ``temperature >= 0`` minimises the (weighted) cross-entropy of
+      the rows' leave-one-out decision values -- ridge's scores are not
+      log-odds, and a temperature fitted on in-sample scores would trust an
+      interpolating fit (``p >> n``) without limit.  With an ``offset`` (the
+      previous round's logits), ``temperature = 0`` keeps it unchanged.
+    """
+    from scipy.optimize import minimize_scalar
+    from scipy.special import log_softmax
+    from sklearn.linear_model import RidgeCV
+
+    n = len(A)
+    w = np.ones(n) if sample_weight is None else np.asarray(sample_weight, dtype=float)
+    off = 0.0 if offset is None else np.asarray(offset, dtype=float).reshape(n, n_outputs)
+    classify = np.asarray(y).dtype.kind in "iub"
+    if classify:
+        labels = np.asarray(y).reshape(-1)
+        targets = np.where(np.arange(n_outputs) == labels[:, None], 1.0, -1.0)
+    else:
+        targets = np.asarray(y, dtype=float).reshape(n, n_outputs) - off
+
+    def neg_mse(_, predictions, truth, sample_weight=None):  # RidgeCV's own criterion
+        errors = (np.asarray(predictions) - np.asarray(truth)).reshape(n, -1)
+        return -float(np.average(np.mean(errors**2, axis=1), weights=w))
+
+    ridge = RidgeCV(alphas=list(alphas), scoring=neg_mse, store_cv_results=classify)
+    ridge.fit(A, targets, sample_weight=None if sample_weight is None else w)
+    coef = np.asarray(ridge.coef_, dtype=float).reshape(n_outputs, -1)
+    intercept = np.asarray(ridge.intercept_, dtype=float).reshape(n_outputs)
+    if not classify:
+        return coef, intercept, 1.0
+    best = list(alphas).index(float(ridge.alpha_))
+    loo = np.asarray(ridge.cv_results_, dtype=float).reshape(n, n_outputs, -1)[:, :, best]
+
+    def cross_entropy(t):
+        logp = log_softmax(off + t * loo, axis=1)
+        return -float(np.average(logp[np.arange(n), labels], weights=w))
+
+    scale = max(float(np.abs(loo).max()), 1e-12)
+    found = minimize_scalar(cross_entropy, bounds=(0.0, 100.0 / scale), method="bounded")
+    return coef, intercept, float(found.x)
+
+
 class RocketModule(_WindowModule):
     """MiniRocket features (Dempster, Schmidt & Webb 2021), then a trained fusion.
 
@@ -955,8 +1024,14 @@ class RocketModule(_WindowModule):
         max_dilations_per_kernel=32,
         hidden=64,
         cache_size=2**26,
+        head="ridge",
+        alphas=RIDGE_ALPHAS,
     ):
         super().__init__(n_features, n_expansion, n_outputs, hidden)
+        if head not in ("ridge", "trained"):
+            raise ValueError(f"head must be 'ridge' or 'trained'; got {head!r}.")
+        self.head_fit = head
+        self.alphas = _check_alphas(alphas)
         self.num_features = check_int("num_features", num_features, self.n_kernels)
         self.cache_size = check_int("cache_size", cache_size, 0)
         self._cache = None  # {window bytes: encoding}, between a training pass and release
@@ -1011,7 +1086,7 @@ class RocketModule(_WindowModule):
         """
         d, length = self.dilations[i], self.length
         if self.n_channels == 1:
-            Y = X  # (m, 1, L): broadcast over the kernels
+            return self._convolve_one_channel(X, d)
         else:
             mask = self.channel_mask[i].to(X.dtype)
             Y = mask[None, :, 0, None] * X[:, 0, None, :]
@@ -1023,6 +1098,26 @@ class RocketModule(_WindowModule):
         for j in range(1, self.kernel_length):
             out = out + weights[:, j, None] * Y[..., j * d : j * d + length]
         return out
+
+    def _convolve_one_channel(self, X, d):
+        """`_convolve` of one-channel windows by MiniRocket's own decomposition.
+
+        A kernel's weights are -1 but at its three taps, where they are 2, so
+        its output is ``3 * (Y_a + Y_b + Y_c) - S``: ``Y_j`` the window
+        shifted by ``j * d``, ``S`` the sum of all nine, shared by the 84
+        kernels.  Three gathered copies and sums per kernel instead of nine
+        multiply-adds (about 2.5x faster on a CPU); still elementwise, so each
+        output is rounded the same way whatever the other rows.
+        """
+        length = self.length
+        Y = F.pad(X, (4 * d, 4 * d))
+        shifts = [Y[..., j * d : j * d + length] for j in range(self.kernel_length)]
+        total = shifts[0]
+        for shift in shifts[1:]:  # in a fixed order, as every sum here
+            total = total + shift
+        tripled = 3 * torch.cat(shifts, dim=1)  # (m, 9, L)
+        a, b, c = torch.tensor(_ROCKET_INDICES, device=X.device).unbind(1)
+        return tripled[:, a] + tripled[:, b] + tripled[:, c] - total
 
     def _ppv(self, C, i, biases):
         """Proportion of ``C > bias`` over time, for each kernel and bias: ``(m, 84, n_b)``.
@@ -1043,7 +1138,9 @@ class RocketModule(_WindowModule):
         biases = biases.to(C.dtype)
         if biases.shape[1] <= self.compare_up_to:  # a few biases: count directly
             positive = torch.stack(
-                [(C > biases[:, j, None]).sum(dim=-1) for j in range(biases.shape[1])], dim=-1
+                # an int32 count: 5x faster than bool's default int64 sum on a CPU
+                [(C > biases[:, j, None]).sum(dim=-1, dtype=torch.int32)
+                 for j in range(biases.shape[1])], dim=-1
             )
         else:  # many: sort once, then binary searches
             ordered = C.sort(dim=-1).values
@@ -1173,6 +1270,45 @@ class RocketModule(_WindowModule):
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
         if stale:
             self._cache.clear()
+
+    @torch.no_grad()
+    def fit_closed_form(self, X, Z=None, y=None, sample_weight=None, offset=None):
+        """Fit the head in closed form on these rows; False when ``head="trained"``.
+
+        The estimators call it (when a module has it) in place of gradient
+        training; True means the module is fitted.  With ``head="ridge"``:
+        the linear ``skip`` becomes the ridge fit of `ridge_head` on
+        ``[h, Z]`` (each column scaled to unit variance on these rows, as
+        MiniRocket standardises its features; ``h`` has ``input_gain``), the
+        maps' ``head`` is zeroed, and the maps stay a fixed random ReLU
+        projection of ``[h, Z]`` (the fusion layer as initialised: random
+        features, as the kernels).  ``y``: class indices (a classifier's
+        targets) or float targets; ``offset``: outputs added to this
+        module's (a `ContinuedRound`'s previous round), which regression
+        targets are taken from and a classifier's temperature starts from.
+        Fewer than 3 rows: False (no leave-one-out choice of penalty).
+        """
+        if self.head_fit != "ridge" or y is None or len(y) < 3:
+            return False
+        inputs = self._fusion_input(X, Z)
+        A = inputs.double().cpu().numpy()
+        scale = np.full(A.shape[1], 1.0 / self.input_gain)
+        if A.shape[1] > self.encoding_size:  # the expansion's columns: unit variance
+            std = A[:, self.encoding_size:].std(axis=0)
+            scale[self.encoding_size:] = np.where(std > 0, 1.0 / np.maximum(std, 1e-12), 1.0)
+        weight = None if sample_weight is None else sample_weight.double().cpu().numpy()
+        off = None if offset is None else offset.double().cpu().numpy()
+        coef, intercept, temperature = ridge_head(
+            A * scale, y.cpu().numpy(), self.n_outputs, self.alphas, weight, off
+        )
+        device, dtype = self.skip.weight.device, self.skip.weight.dtype
+        self.skip.weight.copy_(torch.as_tensor(temperature * coef * scale, dtype=dtype,
+                                               device=device))
+        self.skip.bias.copy_(torch.as_tensor(temperature * intercept, dtype=dtype,
+                                             device=device))
+        self.head.weight.zero_()
+        self.head.bias.zero_()
+        return True
 
     def forward(self, X, Z=None):
         return self.features_and_output(X, Z)[1]

@@ -33,7 +33,7 @@ from ._expansion import (
 )
 from ._members import MemberTask, check_member, fit_member_group
 from ._progress import RoundProgress
-from ._training import DivergenceError
+from ._training import DivergenceError, InitMemo
 
 
 @dataclass(frozen=True)
@@ -357,6 +357,16 @@ def fit_chain(chain, plan, train, valid, folds, seeds):
         progress = RoundProgress(chain.n_rounds, nets, chain.task.settings.max_epochs)
         settings = replace(chain.task.settings, callbacks=(("progress", progress.callback),))
         chain = replace(chain, task=replace(chain.task, settings=settings))
+    # the members' data-dependent initialisations, computed once for all rounds
+    memo = InitMemo()
+    chain = replace(chain, task=replace(chain.task, memo=memo))
+    try:
+        return _fit_rounds(chain, plan, train, valid, folds, seeds, progress)
+    finally:
+        memo.clear()
+
+
+def _fit_rounds(chain, plan, train, valid, folds, seeds, progress):
     result = ChainResult()
     stopper = RoundStopper(chain.patience, chain.tol)
     row_losses = []  # per selection row, per round (selection="one_se")

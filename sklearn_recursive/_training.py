@@ -14,6 +14,7 @@ of the right shape, shuffling, no silent validation split, seeding, a
 """
 
 import copy
+import hashlib
 import math
 import threading
 import warnings
@@ -492,7 +493,8 @@ def train_network(make_module, train_data, valid_data, settings, *, seed, label=
     if settings.keep_initial and valid_data is not None:
         initial = (_loss_on(net, valid_data), copy.deepcopy(net.module_.state_dict()))
     try:
-        net.partial_fit(train_data, None)
+        if not fit_closed_form(net, train_data, valid_data):
+            net.partial_fit(train_data, None)
     finally:
         # The validation tensors are not needed after fit: do not pickle them.
         net.train_split = None
@@ -500,6 +502,36 @@ def train_network(make_module, train_data, valid_data, settings, *, seed, label=
     if initial is not None:
         keep_initial_if_better(net, *initial)
     return net
+
+
+def fit_closed_form(net, train_data, valid_data=None):
+    """Fit ``net.module_`` by its own ``fit_closed_form``, where it has one; whether it did.
+
+    A module may fit itself in closed form (`RocketModule`'s ridge head):
+    ``module.fit_closed_form(X, Z, y, sample_weight)`` on the training rows,
+    True when it did.  The net's history then holds one epoch, with the
+    losses of the fitted module on the training (and validation) rows, so
+    that every net has a learning curve; a loss that is not finite raises
+    `DivergenceError`.
+    """
+    fit = getattr(net.module_, "fit_closed_form", None)
+    if not callable(fit):
+        return False
+    inputs = train_data.X if isinstance(train_data.X, dict) else {"X": train_data.X}
+    net.module_.train()
+    if not fit(**_module_inputs(inputs), y=train_data.y,
+               sample_weight=inputs.get(SAMPLE_WEIGHT)):
+        return False
+    losses = {"train_loss": _loss_on(net, train_data)}
+    if valid_data is not None:
+        losses["valid_loss"] = _loss_on(net, valid_data)
+    net.history.new_epoch()
+    net.history.record("epoch", 1)
+    for key, loss in losses.items():
+        if not np.isfinite(loss):
+            raise DivergenceError(f"the closed-form fit's {key} is {loss}")
+        net.history.record(key, loss)
+    return True
 
 
 def release_caches(module):
@@ -520,7 +552,26 @@ def share_caches(module, cache):
             sub.share_cache(cache)
 
 
-def initialized_builder(make_module, seed, X):
+class InitMemo(dict):
+    """Initialisations kept for the rounds of one fit: ``{key: (buffers, cache)}``.
+
+    `initialized_builder` reads and fills it.  It lives in the fitting
+    process only: a pickled memo (sent to another process or a cluster
+    worker with a job) arrives empty, and the job there initialises its
+    module itself, as without a memo.
+    """
+
+    def __reduce__(self):
+        return (type(self), ())
+
+
+def windows_key(X):
+    """A key of the windows ``X`` (an array): shape, dtype and a hash of the bytes."""
+    X = np.ascontiguousarray(X)
+    return X.shape, X.dtype.str, hashlib.blake2b(X.view(np.uint8), digest_size=16).digest()
+
+
+def initialized_builder(make_module, seed, X, memo=None, key=None):
     """A builder of ``make_module``'s module initialised from the windows ``X``; and its cache.
 
     A module whose submodules have ``initialize(X)`` (a data-dependent
@@ -534,18 +585,51 @@ def initialized_builder(make_module, seed, X):
     ``(builder, None)``, a builder whose first call returns the module built
     here (the same module that call would build under ``seed``) and later
     calls ``make_module()``.
+
+    With a ``memo`` (`InitMemo`) and a ``key`` (the member, and the windows:
+    `windows_key`), the first call initialises and keeps the initialised
+    submodules' buffers and the cache under ``key``; a later call with that
+    key (the member's next round) copies those buffers into its freshly
+    built module instead of initialising it again, and shares the same
+    cache.  An initialisation sets buffers only (never trained weights), so
+    the copy is the whole initialisation: a member's random features and
+    their statistics are then drawn and computed once per fit, while every
+    round's trained weights start afresh.
     """
     module = seeded_build(make_module, seed)
     initialize = [sub for sub in module.modules() if callable(getattr(sub, "initialize", None))]
     if not initialize:
         return _BuiltOnce(make_module, module), None
     module.to(X.device)  # initialised where it trains (a GPU's windows: no cache)
-    cache = {}
-    share_caches(module, cache)
-    with torch.no_grad():
-        for sub in initialize:
-            sub.initialize(X)
+    kept = None if memo is None or key is None else memo.get(key)
+    if kept is not None and _load_buffers(initialize, kept[0]):
+        cache = kept[1]
+        share_caches(module, cache)
+    else:
+        cache = {}
+        share_caches(module, cache)
+        with torch.no_grad():
+            for sub in initialize:
+                sub.initialize(X)
+        if memo is not None and key is not None:
+            memo[key] = ([{name: buf.clone() for name, buf in sub.named_buffers(recurse=False)}
+                          for sub in initialize], cache)
     return partial(_copy_sharing, module, cache), cache
+
+
+def _load_buffers(subs, buffers):
+    """Copy ``buffers`` (one dict per submodule) into ``subs``; False if they do not fit."""
+    if len(subs) != len(buffers):
+        return False
+    for sub, kept in zip(subs, buffers):
+        own = dict(sub.named_buffers(recurse=False))
+        if own.keys() != kept.keys() or any(own[n].shape != kept[n].shape for n in own):
+            return False
+    with torch.no_grad():
+        for sub, kept in zip(subs, buffers):
+            for name, buf in sub.named_buffers(recurse=False):
+                buf.copy_(kept[name])
+    return True
 
 
 class _BuiltOnce:

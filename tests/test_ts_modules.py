@@ -24,7 +24,7 @@ from sklearn_recursive._modules import (
     RocketModule,
     _rocket_dilations,
 )
-from sklearn_recursive._training import initialized_builder, release_caches
+from sklearn_recursive._training import InitMemo, initialized_builder, release_caches
 
 N, CHANNELS, LENGTH, N_OUTPUTS, N_EXPANSION = 10, 3, 40, 2, 5
 NAMES = ["fcn", "resnet", "inception", "rocket"]
@@ -320,11 +320,13 @@ def test_rocket_channel_subsets():
     assert RocketModule((1, 30), 0, 2).channel_mask.eq(1).all()
 
 
-def test_rocket_convolution_is_the_kernels():
-    """``_convolve`` is a zero-padded dilated conv1d of the channel-subset sums."""
+@pytest.mark.parametrize("channels", [1, CHANNELS])
+def test_rocket_convolution_is_the_kernels(channels):
+    """``_convolve`` is a zero-padded dilated conv1d of the channel-subset sums (one
+    channel: by MiniRocket's decomposition), row by row whatever the batch."""
     torch.manual_seed(0)
-    module = RocketModule((CHANNELS, LENGTH), 0, 2, num_features=3 * 84)
-    X = torch.randn(6, CHANNELS, LENGTH)
+    module = RocketModule((channels, LENGTH), 0, 2, num_features=3 * 84)
+    X = torch.randn(6, channels, LENGTH)
     for i, d in enumerate(module.dilations):
         summed = torch.einsum("kc,ncl->nkl", module.channel_mask[i], X)
         expected = torch.stack(
@@ -337,6 +339,8 @@ def test_rocket_convolution_is_the_kernels():
             dim=1,
         )
         torch.testing.assert_close(module._convolve(X, i), expected, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(module._convolve(X[2:3], i), module._convolve(X, i)[2:3],
+                                   rtol=0, atol=0)
 
 
 def test_rocket_ppv_counts_the_valid_part():
@@ -556,11 +560,13 @@ def test_rocket_fold_nets_share_one_initialisation_and_cache():
         torch.testing.assert_close(first.state_dict()[name], value, rtol=0, atol=0)
 
 
-def test_rocket_estimator_transforms_each_window_once_a_round(monkeypatch):
+@pytest.mark.parametrize("head", ["ridge", "trained"])
+def test_rocket_estimator_transforms_each_window_once_a_fit(monkeypatch, head):
     """With cross-fitting, a rocket member computes the MiniRocket transform of the
-    training windows once a round (its initialisation, on all of them): the fold nets'
-    training and out-of-fold outputs read the shared cache.  The fold nets all have the
-    biases fitted on all training windows."""
+    training windows once a fit (its initialisation, on all of them, in round 0): the fold
+    nets' training and out-of-fold outputs read the shared cache, and the next rounds
+    reuse the initialisation.  Every fold net of every round has the biases fitted on all
+    training windows; the trained weights differ between rounds."""
     X, y = toy_windows(30, seed=0)
     rows = []
     ppv = RocketModule.ppv
@@ -571,20 +577,29 @@ def test_rocket_estimator_transforms_each_window_once_a_round(monkeypatch):
 
     monkeypatch.setattr(RocketModule, "ppv", counted)
     est = RecurrentExpansionClassifier(
-        module=functools.partial(RocketModule, **SMALL["rocket"]), n_rounds=2,
+        module=functools.partial(RocketModule, **SMALL["rocket"], head=head), n_rounds=3,
         n_components=4, max_epochs=3, batch_size=8, cv=3, n_iter_no_change=100,
         device="cpu", random_state=0).fit(X, y)
-    assert len(est.rounds_) == 2
+    assert len(est.rounds_) == 3
     # the fit first checks the member's contract on 2 rows (forward, then features)
-    assert rows == [2, 2, 30, 30], rows
-    for round_ in est.rounds_:
-        modules = [next(m for m in net.module_.modules() if isinstance(m, RocketModule))
-                   for net in round_.nets]
-        assert len(modules) == 3
-        for module in modules[1:]:
-            torch.testing.assert_close(module.biases, modules[0].biases, rtol=0, atol=0)
-            torch.testing.assert_close(module.feature_scale, modules[0].feature_scale,
+    assert rows == [2, 2, 30], rows
+    modules = [next(m for m in net.module_.modules() if isinstance(m, RocketModule))
+               for round_ in est.rounds_ for net in round_.nets]
+    assert len(modules) == 9
+    for module in modules[1:]:
+        for name in RocketModule._FIXED + ("example_draw",):
+            torch.testing.assert_close(getattr(module, name), getattr(modules[0], name),
                                        rtol=0, atol=0)
+    assert not torch.equal(modules[3].fusion[0].weight, modules[6].fusion[0].weight)
+
+
+def test_init_memo_pickles_empty():
+    """A memo sent to another process arrives empty: the job there initialises itself."""
+    memo = InitMemo()
+    memo["key"] = ([{"biases": torch.ones(2)}], {})
+    copied = pickle.loads(pickle.dumps(memo))
+    assert isinstance(copied, InitMemo) and copied == {}
+    assert len(memo) == 1
 
 
 def _italy_power_demand():
@@ -740,3 +755,133 @@ def test_timeseries_preset_multiverse(task):
     else:
         assert np.isfinite(pred).all()
     np.testing.assert_array_equal(pickle.loads(pickle.dumps(mv)).predict(X_test), pred)
+
+
+# The ridge head (closed form)
+
+
+def _ridge_data(n=40, p=30, n_classes=3, seed=0):
+    rng = np.random.default_rng(seed)
+    A = rng.standard_normal((n, p))
+    y = np.argmax(A[:, :n_classes] + 0.5 * rng.standard_normal((n, n_classes)), axis=1)
+    return A, y
+
+
+def test_ridge_head_is_ridge_classifier_cv():
+    """Classification: scikit-learn's `RidgeClassifierCV` (MiniRocket's head) on the same
+    columns -- the same penalty and the same scores up to a positive temperature, fitted on
+    the leave-one-out scores."""
+    from sklearn.linear_model import RidgeClassifierCV
+
+    from sklearn_recursive._modules import RIDGE_ALPHAS, ridge_head
+
+    A, y = _ridge_data()
+    coef, intercept, temperature = ridge_head(A, y, 3, RIDGE_ALPHAS)
+    reference = RidgeClassifierCV(alphas=RIDGE_ALPHAS).fit(A, y)
+    np.testing.assert_allclose(coef, reference.coef_, rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(intercept, reference.intercept_, rtol=1e-6, atol=1e-8)
+    assert temperature > 0
+    # the temperature minimises the cross-entropy of the leave-one-out scores
+    from sklearn.linear_model import RidgeCV
+    from scipy.special import log_softmax
+
+    targets = np.where(np.arange(3) == y[:, None], 1.0, -1.0)
+    loo = RidgeCV(alphas=[reference.alpha_], scoring="neg_mean_squared_error",
+                  store_cv_results=True).fit(A, targets).cv_results_[:, :, 0]
+    def loss(t):
+        return -log_softmax(t * loo, axis=1)[np.arange(len(y)), y].mean()
+    assert loss(temperature) <= min(loss(0.9 * temperature), loss(1.1 * temperature))
+
+
+def test_ridge_head_regression_and_offsets():
+    """Regression fits ``y - offset`` (temperature 1); a classifier whose offset already
+    predicts the classes and whose columns are noise keeps the offset almost unchanged."""
+    from sklearn.linear_model import RidgeCV
+
+    from sklearn_recursive._modules import RIDGE_ALPHAS, ridge_head
+
+    A, _ = _ridge_data()
+    rng = np.random.default_rng(1)
+    y = A[:, :2] @ np.array([[1.0, 0.5], [-2.0, 1.0]]) + 0.1 * rng.standard_normal((40, 2))
+    offset = rng.standard_normal((40, 2))
+    coef, intercept, temperature = ridge_head(A, y, 2, RIDGE_ALPHAS, offset=offset)
+    reference = RidgeCV(alphas=RIDGE_ALPHAS).fit(A, y - offset)
+    np.testing.assert_allclose(coef, reference.coef_, rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(intercept, reference.intercept_, rtol=1e-6, atol=1e-8)
+    assert temperature == 1.0
+    noise = rng.standard_normal((60, 30))
+    labels = rng.integers(0, 3, 60)
+    logits = 4.0 * (np.arange(3) == labels[:, None])
+    coef, intercept, temperature = ridge_head(noise, labels, 3, RIDGE_ALPHAS, offset=logits)
+    assert np.abs(temperature * (noise @ coef.T + intercept)).mean() < 0.25  # offset: 4
+    # weights: a row of weight 2 counts as the row twice
+    weights = np.ones(40)
+    weights[0] = 2.0
+    twice = np.vstack([A, A[:1]]), np.concatenate([y, y[:1]])
+    np.testing.assert_allclose(
+        ridge_head(A, y, 2, [1.0], sample_weight=weights)[0],
+        ridge_head(*twice, 2, [1.0])[0], rtol=1e-6, atol=1e-9)
+
+
+def test_rocket_fit_closed_form():
+    """``head="ridge"``: `fit_closed_form` fits the linear skip as `ridge_head` on the
+    unit-variance columns of ``[h, Z]``, zeroes the maps' head and leaves the maps' layer as
+    built; ``head="trained"`` declines, and so does the ridge with fewer than 3 rows."""
+    from sklearn_recursive._modules import ridge_head
+
+    X, Z = make_inputs("3d", N_EXPANSION, n=24)
+    y = torch.tensor(np.arange(24) % 2)
+    module = build("rocket", (CHANNELS, LENGTH), N_EXPANSION).train()
+    fusion = module.fusion[0].weight.clone()
+    assert module.fit_closed_form(X, Z, y)
+    assert torch.equal(module.fusion[0].weight, fusion)
+    assert module.head.weight.abs().sum() == 0 and module.head.bias.abs().sum() == 0
+    with torch.no_grad():
+        inputs = module._fusion_input(X, Z).double().numpy()
+        scale = np.concatenate([np.full(module.encoding_size, 1 / module.input_gain),
+                                1 / inputs[:, module.encoding_size:].std(axis=0)])
+        coef, intercept, temperature = ridge_head(inputs * scale, y.numpy(), 2, module.alphas)
+        expected = temperature * ((inputs * scale) @ coef.T + intercept)
+        np.testing.assert_allclose(module.eval()(X, Z).numpy(), expected, rtol=1e-4, atol=1e-4)
+    assert not build("rocket", (CHANNELS, LENGTH), N_EXPANSION, head="trained").fit_closed_form(
+        X, Z, y)
+    assert not build("rocket", (CHANNELS, LENGTH), N_EXPANSION).fit_closed_form(
+        X[:2], Z[:2], y[:2])
+
+
+@pytest.mark.parametrize("params, message", [
+    (dict(head="adam"), "head must be 'ridge' or 'trained'; got 'adam'"),
+    (dict(alphas=[]), "alphas must be a non-empty sequence of positive"),
+    (dict(alphas=[1.0, -1.0]), "alphas must be a non-empty sequence of positive"),
+    (dict(alphas=[[1.0]]), "alphas must be a non-empty sequence of positive"),
+    (dict(alphas=[float("nan")]), "alphas must be a non-empty sequence of positive"),
+])
+def test_rocket_head_arguments(params, message):
+    with pytest.raises(ValueError, match=message):
+        RocketModule((1, LENGTH), 0, 2, **params)
+
+
+@pytest.mark.parametrize("classifier", [True, False])
+def test_rocket_estimator_fits_in_closed_form(classifier):
+    """Every fold net of a rocket member is fitted in closed form (one recorded epoch,
+    whatever ``max_epochs``), continued rounds included (gate 1), for classifiers and
+    regressors; the fit is reproducible."""
+    from sklearn_recursive import RecurrentExpansionRegressor
+    from sklearn_recursive._members import ContinuedRound
+
+    X, y = toy_windows(30, seed=0)
+    if not classifier:
+        y = X[:, 0, :5].mean(axis=1)
+    Est = RecurrentExpansionClassifier if classifier else RecurrentExpansionRegressor
+    params = dict(module=functools.partial(RocketModule, **SMALL["rocket"]), n_rounds=3,
+                  n_components=4, max_epochs=50, cv=3, n_iter_no_change=100, device="cpu",
+                  random_state=0)
+    est = Est(**params).fit(X, y)
+    assert len(est.rounds_) == 3
+    for r, round_ in enumerate(est.rounds_):
+        for net in round_.nets:
+            assert len(net.history) == 1 and np.isfinite(net.history[-1, "train_loss"])
+            assert isinstance(net.module_, ContinuedRound) == (r > 0)
+            if r > 0:
+                assert net.module_.gate.eq(1).all()
+    np.testing.assert_array_equal(Est(**params).fit(X, y).predict(X), est.predict(X))
