@@ -60,15 +60,17 @@ def test_multiverse_columns():
 
 def test_budget_columns_change_their_base_column_as_named():
     budgets = list(timeseries.BUDGETS.values())
-    assert ("rocket", timeseries.LONGER) in budgets
-    assert ("rocket", timeseries.LAST_EPOCH) in budgets
+    assert (timeseries.PRESET, timeseries.LONGER) in budgets
+    assert ("rocket", timeseries.TRAINED_HEAD) in budgets
+    assert timeseries.TRAINED_HEAD["module"].keywords == {"head": "trained"}
     for label, (base, changes) in timeseries.BUDGETS.items():
         model = timeseries.make_model(label, "classification", 0, TINY)
         reference = timeseries.make_model(base, "classification", 0, TINY)
         re_ = getattr(model, "estimator", model)
         assert type(model) is type(reference)
         assert {k: re_.get_params()[k] for k in changes} == changes
-        assert label == f"{base.split(' (')[0]}, " + ", ".join(
-            f"{k}={v}" for k, v in changes.items())
+        named = [f'head="{v.keywords["head"]}"' if k == "module" else f"{k}={v}"
+                 for k, v in changes.items()]
+        assert label == f"{base.split(' (')[0]}, " + ", ".join(named)
         ref = getattr(reference, "estimator", reference)
         assert (ref.max_epochs, ref.restore_best_weights) == (TINY.max_epochs, True)

@@ -30,6 +30,7 @@ network per round on a CPU.
 """
 
 import dataclasses
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,6 +38,7 @@ from sklearn.preprocessing import FunctionTransformer
 
 from .. import MultiverseRE, RecurrentExpansionClassifier, RecurrentExpansionRegressor
 from .._members import PRESETS
+from .._modules import RocketModule
 from ._real_data import Task, _airline, _co2, _elnino, _sunspots
 from ._suite import (
     PEERS,
@@ -63,12 +65,14 @@ MULTIVERSES = {
 }
 # the training budget for tiny training sets: label -> (column it changes, RE parameters)
 LONGER = dict(max_epochs=300, n_iter_no_change=30)
-# each fold net keeps its last epoch, n_iter_no_change after its best held-out loss
-LAST_EPOCH = dict(restore_best_weights=False, n_iter_no_change=30)
+# the rocket member with the head it had before the closed-form ridge: trained by Adam
+# (its fold nets keeping their last epoch, n_iter_no_change after their best held-out loss)
+TRAINED_HEAD = dict(module=functools.partial(RocketModule, head="trained"),
+                    restore_best_weights=False, n_iter_no_change=30)
 BUDGETS = {
-    "rocket, max_epochs=300, n_iter_no_change=30": ("rocket", LONGER),
     'members="timeseries", max_epochs=300, n_iter_no_change=30': (PRESET, LONGER),
-    "rocket, restore_best_weights=False, n_iter_no_change=30": ("rocket", LAST_EPOCH),
+    'rocket, head="trained", restore_best_weights=False, n_iter_no_change=30':
+        ("rocket", TRAINED_HEAD),
 }
 KINDS = (("classification", "classification", "test accuracy"),
          ("regression", "forecasting", "test R²"))
@@ -212,7 +216,7 @@ def make_model(label, kind, seed, config):
     if label in MULTIVERSES:
         return MultiverseRE(RE(**common), members=MULTIVERSES[label], random_state=seed)
     if label in MEMBERS:
-        return RE(module=label, **common)
+        return RE(**{"module": label, **common})
     raise ValueError(f"unknown model {label!r}.")
 
 
