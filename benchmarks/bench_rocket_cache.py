@@ -1,20 +1,22 @@
 """Cost of the ``"rocket"`` member: its training cache on and off, and aeon's MiniRocket.
 
 ``RecurrentExpansionClassifier(module="rocket", n_rounds=1, random_state=0)``
-(defaults otherwise: ``cv=5``, so 5 fold nets) on two UCR sets aeon ships
+(``--rounds`` changes ``n_rounds``; defaults otherwise: ``cv=5``, so 5 fold
+nets a round, each a closed-form ridge head) on two UCR sets aeon ships
 (official training split, z-normalised per series as in the time-series
 suite), on the CPU. "cached" is the package's default (the member is
-initialised once a round on all training windows, and its fold nets share
-one cache of the windows' fixed MiniRocket encodings for their training and
-their out-of-fold outputs); "recomputed" builds the member with
-``cache_size=0``, so the transform runs at every epoch and in every fold
-net; "MiniRocket (aeon)" is aeon's
+initialised once a fit on all training windows, and its fold nets of every
+round share one cache of the windows' fixed MiniRocket encodings for their
+training and their out-of-fold outputs); "recomputed" builds the member with
+``cache_size=0``, so the transform runs in every fold net (at every epoch for
+a trained head) and for every out-of-fold output; "MiniRocket (aeon)" is aeon's
 ``MiniRocketClassifier`` (10,000 kernels, then a RidgeClassifierCV) on the
 same rows. They alternate in every repeat so that machine noise hits them
 alike (``sklearn_recursive.reproduce.speed.alternate_times``, after a warm-up
 run of each); the ratios are of the medians.
 
     OMP_NUM_THREADS=1 python benchmarks/bench_rocket_cache.py [--repeats 3] [--threads 1]
+        [--rounds 1] [--tasks ItalyPowerDemand GunPoint]
 """
 
 import argparse
@@ -36,9 +38,9 @@ from sklearn_recursive.reproduce.timeseries import (
 )
 
 
-def rocket(cache_size, seed=0):
+def rocket(cache_size, seed=0, n_rounds=1):
     return RecurrentExpansionClassifier(
-        module=functools.partial(RocketModule, cache_size=cache_size), n_rounds=1,
+        module=functools.partial(RocketModule, cache_size=cache_size), n_rounds=n_rounds,
         device="cpu", random_state=seed)
 
 
@@ -47,13 +49,15 @@ def main():
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1, help="torch and BLAS threads")
     parser.add_argument("--tasks", nargs="+", default=["ItalyPowerDemand", "GunPoint"])
+    parser.add_argument("--rounds", type=int, default=1, help="the estimator's n_rounds")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     tasks, skipped = load_tasks(args.tasks)
     for name, reason in skipped.items():
         print(f"# {name} not loaded: {reason}")
     print(f"# bench_rocket_cache: sklearn_recursive {sklearn_recursive.__version__}, "
-          f"torch {torch.__version__}, {args.threads} torch/BLAS thread(s), device cpu")
+          f"torch {torch.__version__}, {args.threads} torch/BLAS thread(s), device cpu, "
+          f"n_rounds={args.rounds}")
     print(f"# {args.repeats} alternating repeats after a warm-up; medians\n")
     print("| task (train series, channels × length) | cached s | recomputed s | MiniRocket s "
           "| recomputed / cached | cached / MiniRocket | same predictions |")
@@ -62,8 +66,8 @@ def main():
         for task in tasks:
             fitted = {}
             models = {
-                "cached": lambda: rocket(2**26),
-                "recomputed": lambda: rocket(0),
+                "cached": lambda: rocket(2**26, n_rounds=args.rounds),
+                "recomputed": lambda: rocket(0, n_rounds=args.rounds),
                 MINIROCKET: lambda: make_model(MINIROCKET, "classification", 0,
                                                TimeSeriesConfig()),
             }

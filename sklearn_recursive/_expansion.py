@@ -19,7 +19,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._training import TensorDataset, run_module
+from ._training import TensorDataset, run_module, share_caches_by_key
 
 
 class Outputs(NamedTuple):
@@ -116,15 +116,26 @@ PREDICT_CHUNK = 256
 
 
 def _chain_on_chunk(rounds, X, output_fn, device):
-    """``yhat`` of each of ``rounds`` on the rows ``X`` (one chunk)."""
-    Z = np.zeros((len(X), 0), dtype=np.float32)
-    yhats = []
-    for i, rnd in enumerate(rounds):
-        outputs = round_outputs(rnd, round_inputs(X, Z, device), output_fn)
-        yhats.append(outputs.yhat)
-        if i < len(rounds) - 1:
-            Z = expand(rnd, outputs)
-    return yhats
+    """``yhat`` of each of ``rounds`` on the rows ``X`` (one chunk).
+
+    Networks that compute the same fixed function of a window (a rocket
+    member's fold networks and rounds: `share_caches_by_key`) share a cache
+    of it while the chunk runs: it is computed once per window, not once
+    per network.
+    """
+    shared = share_caches_by_key([net.module_ for rnd in rounds for net in rnd.nets], {})
+    try:
+        Z = np.zeros((len(X), 0), dtype=np.float32)
+        yhats = []
+        for i, rnd in enumerate(rounds):
+            outputs = round_outputs(rnd, round_inputs(X, Z, device), output_fn)
+            yhats.append(outputs.yhat)
+            if i < len(rounds) - 1:
+                Z = expand(rnd, outputs)
+        return yhats
+    finally:
+        for sub in shared:
+            sub.release_cache()
 
 
 def staged_outputs(rounds, X, output_fn, device, last=None):

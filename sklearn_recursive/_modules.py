@@ -41,6 +41,7 @@ they train on a CPU (each class says by how much).
 """
 
 import functools
+import hashlib
 import itertools
 import math
 
@@ -894,7 +895,7 @@ def ridge_head(A, y, n_outputs, alphas, sample_weight=None, offset=None):
 
 
 class RocketModule(_WindowModule):
-    """MiniRocket features (Dempster, Schmidt & Webb 2021), then a trained fusion.
+    """MiniRocket features (Dempster, Schmidt & Webb 2021), then a linear head.
 
     "MiniRocket: a very fast (almost) deterministic transform for time
     series classification" (KDD 2021).  The encoding ``h`` is MiniRocket's
@@ -927,18 +928,38 @@ class RocketModule(_WindowModule):
       stops learning); 0.1 acts as ``lr=1e-4`` on the fusion layer.
 
     Then ``maps = ReLU(Linear([h, Z]))`` and ``outputs = Linear(maps) +
-    Linear([h, Z])``: the trained part.  The second, linear term (``skip``,
-    zero at the start) is MiniRocket's own head, a linear model of the
-    features, beside the maps that feed the expansion; with it the fused
-    head is as good as ridge where the 64 maps alone are a bottleneck (on
-    OSULeaf 0.938 against 0.930, 2 seeds, 100 epochs).
+    Linear([h, Z])``.  The second, linear term (``skip``) is MiniRocket's
+    own head, a linear model of the features, beside the maps that feed the
+    expansion.  How it is fitted is ``head``:
+
+    * ``"ridge"`` (default): in closed form, as MiniRocket fits it
+      (`fit_closed_form`, which the estimators call instead of gradient
+      training): ridge regression on ``[h, Z]``, each column at unit
+      variance, its penalty chosen among ``alphas`` by leave-one-out error
+      (scikit-learn's `RidgeCV`; MiniRocket's `RidgeClassifierCV` for a
+      classifier, whose scores then get the temperature that minimises the
+      cross-entropy of the leave-one-out scores, so that they are
+      probabilities the next round and a multiverse can average).  The maps
+      are then a fixed random ReLU projection of ``[h, Z]`` (the fusion
+      layer as built; ``Linear(maps)`` is zeroed): random features, as the
+      kernels.  On the six classification sets aeon ships, this head is
+      level with aeon's MiniRocket (`docs/multiverse.md`) at a fraction of
+      the trained head's time.
+    * ``"trained"``: the whole fusion (maps, ``Linear(maps)`` and the skip,
+      zero at the start) trained by gradient descent with the network's
+      loss, as every other member.  The estimators select the epoch by held-
+      out loss, which stops this 10,000-input head early, while its accuracy
+      still improves: on OSULeaf 0.92 against ridge's 0.96.  It is used where
+      ``fit_closed_form`` is not called (a module trained on its own).
 
     The biases (and the standardisation) need data.  They are a
     data-dependent initialisation, as ActNorm's (Kingma & Dhariwal 2018):
     `initialize` (`fit_biases`) sets them from the windows it is given;
-    the estimators call it with all the training windows of a round before
-    any network of the member trains (unsupervised: no target is read), and
-    every fold network starts as a copy of that module.  A module used on
+    the estimators call it with all the training windows in a member's
+    first round, before any of its networks trains (unsupervised: no target
+    is read); every fold network starts as a copy of that module, and the
+    member's networks of the later rounds get the same buffers (the same
+    random features; `initialized_builder`).  A module used on
     its own sets them from its first forward pass in training mode (its
     first batch) unless `fit_biases` was called before.  They are buffers,
     saved in the ``state_dict`` and pickled with the module, so that every
@@ -957,12 +978,15 @@ class RocketModule(_WindowModule):
     tensors only, at most ``cache_size`` values): from the first training
     pass, or from `share_cache`, until `release_cache`.  The estimators give
     the fold networks of a member one cache, filled by `initialize`, for
-    their training and their out-of-fold outputs: the transform of the
-    training windows is computed once a round, not once per fold network
-    and epoch.  The cached and the recomputed encodings are the same numbers
-    (tested); ``benchmarks/bench_rocket_cache.py`` measures what the cache
-    saves.
-    Predictions outside training are not cached.  Ridge on these features
+    their training and their out-of-fold outputs in every round: the
+    transform of the training windows is computed once a fit, not once per
+    fold network, epoch and round.  Predictions share one cache per chunk of
+    rows among the networks of one `cache_key` (a member's fold networks and
+    rounds), so a new window is transformed once, not once per network.  The
+    cached and the recomputed encodings are the same numbers (tested);
+    ``benchmarks/bench_rocket_cache.py`` measures what the cache saves.  The
+    convolution of one-channel windows uses MiniRocket's decomposition
+    (`_convolve_one_channel`).  Ridge on these features
     matches aeon's MiniRocket (ItalyPowerDemand, seeds 0-2:
     0.962/0.965/0.964 against 0.965/0.965/0.964); `ppv` gives the raw
     features.
@@ -988,6 +1012,17 @@ class RocketModule(_WindowModule):
         Most encoding values kept by the training cache (float32: 256 MiB at
         the default; 6,700 windows of 10,000 features).  0 turns the cache
         off.
+    head : {"ridge", "trained"}, default="ridge"
+        How the estimators fit the linear head (above).
+    alphas : sequence of float, default=``np.logspace(-3, 3, 10)``
+        The ridge penalties the leave-one-out error chooses among
+        (MiniRocket's).
+    linear_window : bool, default=True
+        The linear head also reads the window's values (flattened), as a
+        ridge on the lags does.  The PPV features are proportions over time
+        and drop the window's level: on forecasting windows, which are not
+        normalised, MiniRocket and the member without it scored 0.07-0.09 R²
+        below a ridge on the raw lags (`docs/multiverse.md`).
 
     Attributes
     ----------
@@ -1026,6 +1061,7 @@ class RocketModule(_WindowModule):
         cache_size=2**26,
         head="ridge",
         alphas=RIDGE_ALPHAS,
+        linear_window=True,
     ):
         super().__init__(n_features, n_expansion, n_outputs, hidden)
         if head not in ("ridge", "trained"):
@@ -1068,7 +1104,9 @@ class RocketModule(_WindowModule):
         self.register_buffer("feature_shift", torch.full((self.encoding_size,), 0.5))
         self.register_buffer("feature_scale", torch.ones(self.encoding_size))
         self._build_fusion(self.encoding_size)
-        self.skip = nn.Linear(self.encoding_size + self.n_expansion, self.n_outputs)
+        self.linear_window = bool(linear_window)
+        n_window = self.n_channels * self.length if self.linear_window else 0
+        self.skip = nn.Linear(self.encoding_size + self.n_expansion + n_window, self.n_outputs)
         with torch.no_grad():
             self.skip.weight.zero_()
             self.skip.bias.zero_()
@@ -1219,6 +1257,18 @@ class RocketModule(_WindowModule):
         """Drop the cached encodings and stop caching until the next training pass."""
         self._cache = None
 
+    def cache_key(self):
+        """A digest of the buffers that make the encoding: modules with one key encode alike.
+
+        The estimators' predictions give the modules of one key one cache
+        (`share_cache`): the fold networks of a member, and its networks of
+        every round, share their transform, computed once per window.
+        """
+        digest = hashlib.blake2b(digest_size=16)
+        for name in self._FIXED:
+            digest.update(getattr(self, name).detach().cpu().numpy().tobytes())
+        return digest.digest()
+
     def __getstate__(self):  # pickles and deep copies carry no cache
         state = self.__dict__.copy()
         state["_cache"] = None
@@ -1234,20 +1284,22 @@ class RocketModule(_WindowModule):
             self.fit_biases(X)
         if self.training and self._cache is None and self.cache_size:
             self._cache = {}
-        if self._cache is None or X.device.type != "cpu" or not len(X):
+        cache = self._cache  # read once: another thread may release it meanwhile
+        if cache is None or X.device.type != "cpu" or not len(X):
             return self._transform(X)
         keys = [row.tobytes() for row in X.numpy()]
-        cache = self._cache
-        missing = [i for i, key in enumerate(keys) if key not in cache]
-        fresh = dict(zip(missing, self._transform(X[missing]))) if missing else {}
-        self._remember(X[missing], [fresh[i] for i in missing],
-                       keys=[keys[i] for i in missing])
-        return torch.stack([fresh[i] if i in fresh else cache[key]
-                            for i, key in enumerate(keys)])
+        missing = {}  # window -> its first row; repeated windows are computed once
+        for i, key in enumerate(keys):
+            if key not in cache and key not in missing:
+                missing[key] = i
+        rows = list(missing.values())
+        fresh = dict(zip(missing, self._transform(X[rows]))) if rows else {}
+        self._remember(X[rows], list(fresh.values()), keys=list(fresh), cache=cache)
+        return torch.stack([fresh[key] if key in fresh else cache[key] for key in keys])
 
-    def _remember(self, X, encodings, keys=None):
+    def _remember(self, X, encodings, keys=None, cache=None):
         """Put the ``encodings`` of windows ``X`` in the cache, as far as ``cache_size`` allows."""
-        cache = self._cache
+        cache = self._cache if cache is None else cache
         if cache is None or not len(X) or X.device.type != "cpu":
             return
         if keys is None:
@@ -1290,10 +1342,9 @@ class RocketModule(_WindowModule):
         """
         if self.head_fit != "ridge" or y is None or len(y) < 3:
             return False
-        inputs = self._fusion_input(X, Z)
-        A = inputs.double().cpu().numpy()
+        A = self._skip_input(X, Z).double().cpu().numpy()
         scale = np.full(A.shape[1], 1.0 / self.input_gain)
-        if A.shape[1] > self.encoding_size:  # the expansion's columns: unit variance
+        if A.shape[1] > self.encoding_size:  # the expansion's and window's: unit variance
             std = A[:, self.encoding_size:].std(axis=0)
             scale[self.encoding_size:] = np.where(std > 0, 1.0 / np.maximum(std, 1e-12), 1.0)
         weight = None if sample_weight is None else sample_weight.double().cpu().numpy()
@@ -1316,7 +1367,14 @@ class RocketModule(_WindowModule):
     def features_and_output(self, X, Z=None):
         inputs = self._fusion_input(X, Z)
         maps = self.fusion(inputs)
-        return maps, self.head(maps) + self.skip(inputs)
+        return maps, self.head(maps) + self.skip(self._skip_input(X, Z, inputs))
+
+    def _skip_input(self, X, Z=None, inputs=None):
+        """The linear head's input: ``[h, Z]``, and the window's values with ``linear_window``."""
+        inputs = self._fusion_input(X, Z) if inputs is None else inputs
+        if not self.linear_window:
+            return inputs
+        return torch.cat([inputs, self._windows(X).flatten(1).to(inputs.dtype)], dim=1)
 
     def _standardise(self, P):
         return (P - self.feature_shift.to(P.dtype)) * self.feature_scale.to(P.dtype)

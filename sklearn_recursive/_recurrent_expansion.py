@@ -430,10 +430,14 @@ _COMMON_PARAMS_DOC = """
         ``features(X, Z)`` (the feature maps passed on, ``(n_samples,
         n_maps)``). ``X`` is the raw input, ``Z`` the expansion vector
         (``n_expansion`` columns, none in round 0). Optional:
-        ``initialize(X)``, a data-dependent initialisation called once a
-        round with all training inputs before the round's networks train
-        (its fold networks start as copies), and ``share_cache(cache)`` /
-        ``release_cache()`` to share per-window results between them
+        ``initialize(X)``, a data-dependent initialisation of buffers
+        called once a fit with all training inputs before the member's
+        first networks train (its fold networks start as copies; later
+        rounds get the same buffers), ``share_cache(cache)`` /
+        ``release_cache()`` (with ``cache_key()`` at prediction) to share
+        per-window results between them, and ``fit_closed_form(X, Z, y,
+        sample_weight)``, which fits the network on its training rows in
+        place of gradient training when it returns True
         (``docs/multiverse.md``). Use
         ``functools.partial`` for extra arguments; the class must live in an
         importable module for pickling. ``hidden_layer_sizes`` is then unused.

@@ -571,6 +571,23 @@ def windows_key(X):
     return X.shape, X.dtype.str, hashlib.blake2b(X.view(np.uint8), digest_size=16).digest()
 
 
+def share_caches_by_key(modules, pool):
+    """Give every submodule with ``share_cache`` and ``cache_key`` the cache ``pool[key]``.
+
+    Submodules whose ``cache_key()`` is equal compute the same function of a
+    window (`RocketModule`: the same transform), so that they can share what
+    they cache; ``release_caches`` ends it.  Returns the submodules given one.
+    """
+    shared = []
+    for module in modules:
+        for sub in module.modules():
+            key = getattr(sub, "cache_key", None)
+            if callable(getattr(sub, "share_cache", None)) and callable(key):
+                sub.share_cache(pool.setdefault(key(), {}))
+                shared.append(sub)
+    return shared
+
+
 def initialized_builder(make_module, seed, X, memo=None, key=None):
     """A builder of ``make_module``'s module initialised from the windows ``X``; and its cache.
 

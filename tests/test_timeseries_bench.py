@@ -69,8 +69,10 @@ def test_budget_columns_change_their_base_column_as_named():
         re_ = getattr(model, "estimator", model)
         assert type(model) is type(reference)
         assert {k: re_.get_params()[k] for k in changes} == changes
-        named = [f'head="{v.keywords["head"]}"' if k == "module" else f"{k}={v}"
-                 for k, v in changes.items()]
+        named = [f"{k}={v}" for k, v in changes.items() if k != "module"]
+        if "module" in changes:  # the module's own arguments come first
+            named[:0] = [f'{k}="{v}"' if isinstance(v, str) else f"{k}={v}"
+                         for k, v in changes["module"].keywords.items()]
         assert label == f"{base.split(' (')[0]}, " + ", ".join(named)
         ref = getattr(reference, "estimator", reference)
         assert (ref.max_epochs, ref.restore_best_weights) == (TINY.max_epochs, True)

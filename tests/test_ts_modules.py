@@ -771,7 +771,8 @@ def test_ridge_head_is_ridge_classifier_cv():
     """Classification: scikit-learn's `RidgeClassifierCV` (MiniRocket's head) on the same
     columns -- the same penalty and the same scores up to a positive temperature, fitted on
     the leave-one-out scores."""
-    from sklearn.linear_model import RidgeClassifierCV
+    from scipy.special import log_softmax
+    from sklearn.linear_model import RidgeClassifierCV, RidgeCV
 
     from sklearn_recursive._modules import RIDGE_ALPHAS, ridge_head
 
@@ -782,12 +783,10 @@ def test_ridge_head_is_ridge_classifier_cv():
     np.testing.assert_allclose(intercept, reference.intercept_, rtol=1e-6, atol=1e-8)
     assert temperature > 0
     # the temperature minimises the cross-entropy of the leave-one-out scores
-    from sklearn.linear_model import RidgeCV
-    from scipy.special import log_softmax
-
     targets = np.where(np.arange(3) == y[:, None], 1.0, -1.0)
     loo = RidgeCV(alphas=[reference.alpha_], scoring="neg_mean_squared_error",
                   store_cv_results=True).fit(A, targets).cv_results_[:, :, 0]
+
     def loss(t):
         return -log_softmax(t * loo, axis=1)[np.arange(len(y)), y].mean()
     assert loss(temperature) <= min(loss(0.9 * temperature), loss(1.1 * temperature))
@@ -823,26 +822,34 @@ def test_ridge_head_regression_and_offsets():
         ridge_head(*twice, 2, [1.0])[0], rtol=1e-6, atol=1e-9)
 
 
-def test_rocket_fit_closed_form():
+@pytest.mark.parametrize("linear_window", [True, False])
+def test_rocket_fit_closed_form(linear_window):
     """``head="ridge"``: `fit_closed_form` fits the linear skip as `ridge_head` on the
-    unit-variance columns of ``[h, Z]``, zeroes the maps' head and leaves the maps' layer as
-    built; ``head="trained"`` declines, and so does the ridge with fewer than 3 rows."""
+    unit-variance columns of ``[h, Z]`` (and of the window's values with
+    ``linear_window``), zeroes the maps' head and leaves the maps' layer as built;
+    ``head="trained"`` declines, and so does the ridge with fewer than 3 rows."""
     from sklearn_recursive._modules import ridge_head
 
     X, Z = make_inputs("3d", N_EXPANSION, n=24)
-    y = torch.tensor(np.arange(24) % 2)
-    module = build("rocket", (CHANNELS, LENGTH), N_EXPANSION).train()
+    y = (X[:, 0, :8].mean(dim=1) > 0).long()
+    module = build("rocket", (CHANNELS, LENGTH), N_EXPANSION,
+                   linear_window=linear_window).train()
     fusion = module.fusion[0].weight.clone()
     assert module.fit_closed_form(X, Z, y)
     assert torch.equal(module.fusion[0].weight, fusion)
     assert module.head.weight.abs().sum() == 0 and module.head.bias.abs().sum() == 0
     with torch.no_grad():
         inputs = module._fusion_input(X, Z).double().numpy()
+        if linear_window:
+            inputs = np.hstack([inputs, X.flatten(1).double().numpy()])
         scale = np.concatenate([np.full(module.encoding_size, 1 / module.input_gain),
                                 1 / inputs[:, module.encoding_size:].std(axis=0)])
         coef, intercept, temperature = ridge_head(inputs * scale, y.numpy(), 2, module.alphas)
+        assert temperature > 0.1
         expected = temperature * ((inputs * scale) @ coef.T + intercept)
-        np.testing.assert_allclose(module.eval()(X, Z).numpy(), expected, rtol=1e-4, atol=1e-4)
+        outputs = module.eval()(X, Z).numpy()
+        np.testing.assert_allclose(outputs, expected, rtol=1e-4, atol=1e-4)
+        assert (outputs.argmax(axis=1) == y.numpy()).mean() > 0.9  # it fits its rows
     assert not build("rocket", (CHANNELS, LENGTH), N_EXPANSION, head="trained").fit_closed_form(
         X, Z, y)
     assert not build("rocket", (CHANNELS, LENGTH), N_EXPANSION).fit_closed_form(
@@ -885,3 +892,33 @@ def test_rocket_estimator_fits_in_closed_form(classifier):
             if r > 0:
                 assert net.module_.gate.eq(1).all()
     np.testing.assert_array_equal(Est(**params).fit(X, y).predict(X), est.predict(X))
+
+
+def test_rocket_predictions_transform_each_window_once(monkeypatch):
+    """Predicting runs every fold net of every round, and they share the member's
+    transform: each new window (and the zero rows that pad the chunk, alike) is transformed
+    once, and the predictions are those of the networks run one by one."""
+    from sklearn_recursive import _expansion as expansion
+
+    X, y = toy_windows(30, seed=0)
+    X_new, _ = toy_windows(7, seed=1)
+    est = RecurrentExpansionClassifier(
+        module=functools.partial(RocketModule, **SMALL["rocket"]), n_rounds=3,
+        n_components=4, cv=3, n_iter_no_change=100, device="cpu", random_state=0).fit(X, y)
+    rows = []
+    ppv = RocketModule.ppv
+
+    def counted(self, windows):
+        rows.append(len(windows))
+        return ppv(self, windows)
+
+    monkeypatch.setattr(RocketModule, "ppv", counted)
+    staged = list(est.staged_predict_proba(X_new))
+    assert rows == [8], rows  # 7 windows and one zero row
+    assert all(getattr(m, "_cache", None) is None
+               for round_ in est.rounds_ for net in round_.nets for m in net.module_.modules())
+    # the same numbers as with no cache shared: every network transforms the windows itself
+    monkeypatch.setattr(expansion, "share_caches_by_key", lambda modules, pool: [])
+    for pooled, alone in zip(staged, est.staged_predict_proba(X_new)):
+        np.testing.assert_array_equal(pooled, alone)
+    assert len(rows) == 1 + 9

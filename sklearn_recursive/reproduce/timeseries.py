@@ -60,6 +60,9 @@ PRESET = f'members="timeseries" ({", ".join(PRESETS["timeseries"])})'
 MULTIVERSES = {
     PRESET: "timeseries",
     "MVRE (rocket ×3)": ("rocket",) * 3,
+    # three smaller rocket members: together the features (and the cost) of one
+    "MVRE (rocket ×3, num_features=3360)":
+        (("rocket", functools.partial(RocketModule, num_features=3360)),) * 3,
     "HMVRE (rocket, fcn)": ("rocket", "fcn"),
     "HMVRE (rocket, inception, resnet, fcn)": ("rocket", "inception", "resnet", "fcn"),
 }
@@ -69,10 +72,13 @@ LONGER = dict(max_epochs=300, n_iter_no_change=30)
 # (its fold nets keeping their last epoch, n_iter_no_change after their best held-out loss)
 TRAINED_HEAD = dict(module=functools.partial(RocketModule, head="trained"),
                     restore_best_weights=False, n_iter_no_change=30)
+# the rocket member without the window's values in its linear head (MiniRocket's features)
+PPV_ONLY = dict(module=functools.partial(RocketModule, linear_window=False))
 BUDGETS = {
     'members="timeseries", max_epochs=300, n_iter_no_change=30': (PRESET, LONGER),
     'rocket, head="trained", restore_best_weights=False, n_iter_no_change=30':
         ("rocket", TRAINED_HEAD),
+    "rocket, linear_window=False": ("rocket", PPV_ONLY),
 }
 KINDS = (("classification", "classification", "test accuracy"),
          ("regression", "forecasting", "test R²"))
