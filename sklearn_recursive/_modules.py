@@ -838,13 +838,20 @@ def _check_alphas(alphas):
     return tuple(float(a) for a in values.reshape(-1))
 
 
-def ridge_head(A, y, n_outputs, alphas, sample_weight=None, offset=None):
+def ridge_head(A, y, n_outputs, alphas, sample_weight=None, offset=None, n_main=None,
+               other_scales=(1.0,)):
     """A linear head fitted in closed form: ``(coef, intercept, temperature)``.
 
     Ridge regression of the targets on the columns of ``A`` (float64,
-    ``(n, p)``), its penalty chosen among ``alphas`` by the leave-one-out
-    error (scikit-learn's `RidgeCV`: efficient LOO, as MiniRocket's
-    `RidgeClassifierCV`), weighted by ``sample_weight``.
+    ``(n, p)``) with an unpenalised intercept, weighted by
+    ``sample_weight``, its penalty chosen among ``alphas`` by the exact
+    leave-one-out error: what scikit-learn's `RidgeCV` (MiniRocket's
+    `RidgeClassifierCV`) computes, in its kernel form (``n x n``, for
+    ``n < p``; tested equal).  The columns from ``n_main`` on may be scaled
+    up: the leave-one-out error also chooses among ``other_scales`` (a
+    column scaled by ``s`` is penalised as by ``alpha / s**2``), and the
+    kernel of the first ``n_main`` columns is computed once for all.
+    ``coef`` applies to ``A`` as given.
 
     * Regression (``y`` float, ``(n,)`` or ``(n, n_outputs)``): the targets
       are ``y - offset``; the outputs are ``offset + A @ coef.T + intercept``
@@ -860,9 +867,9 @@ def ridge_head(A, y, n_outputs, alphas, sample_weight=None, offset=None):
     """
     from scipy.optimize import minimize_scalar
     from scipy.special import log_softmax
-    from sklearn.linear_model import RidgeCV
 
-    n = len(A)
+    n, p = A.shape
+    n_main = p if n_main is None else int(n_main)
     w = np.ones(n) if sample_weight is None else np.asarray(sample_weight, dtype=float)
     off = 0.0 if offset is None else np.asarray(offset, dtype=float).reshape(n, n_outputs)
     classify = np.asarray(y).dtype.kind in "iub"
@@ -872,25 +879,41 @@ def ridge_head(A, y, n_outputs, alphas, sample_weight=None, offset=None):
     else:
         targets = np.asarray(y, dtype=float).reshape(n, n_outputs) - off
 
-    def neg_mse(_, predictions, truth, sample_weight=None):  # RidgeCV's own criterion
-        errors = (np.asarray(predictions) - np.asarray(truth)).reshape(n, -1)
-        return -float(np.average(np.mean(errors**2, axis=1), weights=w))
-
-    ridge = RidgeCV(alphas=list(alphas), scoring=neg_mse, store_cv_results=classify)
-    ridge.fit(A, targets, sample_weight=None if sample_weight is None else w)
-    coef = np.asarray(ridge.coef_, dtype=float).reshape(n_outputs, -1)
-    intercept = np.asarray(ridge.intercept_, dtype=float).reshape(n_outputs)
+    # rows weighted by sqrt(w) and centred by the weighted means: the intercept
+    # is then the weighted mean, and its hat matrix w_i / sum(w) on the diagonal
+    sw, total = np.sqrt(w), w.sum()
+    mean_A, mean_t = w @ A / total, w @ targets / total
+    centred = (A - mean_A) * sw[:, None]
+    T = (targets - mean_t) * sw[:, None]
+    main, other = centred[:, :n_main], centred[:, n_main:]
+    K_main, K_other = main @ main.T, other @ other.T
+    intercept_hat = w / total
+    best = None
+    for scale in other_scales if other.shape[1] else (1.0,):
+        values, Q = np.linalg.eigh(K_main + scale**2 * K_other)
+        values = np.clip(values, 0.0, None)
+        QT, Q2 = Q.T @ T, Q**2
+        for alpha in alphas:
+            residuals = Q @ ((alpha / (values + alpha))[:, None] * QT)
+            hat = intercept_hat + Q2 @ (values / (values + alpha))
+            loo = residuals / np.clip(1.0 - hat, 1e-12, None)[:, None]  # sqrt(w)-scaled
+            error = float(np.mean(loo**2))  # RidgeCV's criterion
+            if best is None or error < best[0]:
+                best = (error, scale, alpha, values, Q, QT, loo)
+    _, scale, alpha, values, Q, QT, loo = best
+    dual = Q @ (QT / (values + alpha)[:, None])
+    coef = np.vstack([main.T @ dual, scale**2 * (other.T @ dual)]).T  # (n_outputs, p)
+    intercept = mean_t - coef @ mean_A
     if not classify:
         return coef, intercept, 1.0
-    best = list(alphas).index(float(ridge.alpha_))
-    loo = np.asarray(ridge.cv_results_, dtype=float).reshape(n, n_outputs, -1)[:, :, best]
+    decisions = targets - loo / sw[:, None]  # each row's score by the fit without it
 
     def cross_entropy(t):
-        logp = log_softmax(off + t * loo, axis=1)
+        logp = log_softmax(off + t * decisions, axis=1)
         return -float(np.average(logp[np.arange(n), labels], weights=w))
 
-    scale = max(float(np.abs(loo).max()), 1e-12)
-    found = minimize_scalar(cross_entropy, bounds=(0.0, 100.0 / scale), method="bounded")
+    bound = 100.0 / max(float(np.abs(decisions).max()), 1e-12)
+    found = minimize_scalar(cross_entropy, bounds=(0.0, bound), method="bounded")
     return coef, intercept, float(found.x)
 
 
@@ -1017,12 +1040,15 @@ class RocketModule(_WindowModule):
     alphas : sequence of float, default=``np.logspace(-3, 3, 10)``
         The ridge penalties the leave-one-out error chooses among
         (MiniRocket's).
-    linear_window : bool, default=True
-        The linear head also reads the window's values (flattened), as a
-        ridge on the lags does.  The PPV features are proportions over time
-        and drop the window's level: on forecasting windows, which are not
-        normalised, MiniRocket and the member without it scored 0.07-0.09 R²
-        below a ridge on the raw lags (`docs/multiverse.md`).
+    linear_window : {"auto", True, False}, default="auto"
+        Whether the linear head also reads the window's values (flattened),
+        as a ridge on the lags does.  The PPV features are proportions over
+        time and drop the window's level: on forecasting windows, which are
+        not normalised, MiniRocket and the member without them score well
+        below a ridge on the raw lags (`docs/multiverse.md`).  ``"auto"``:
+        the ridge head reads them for regression targets and not for class
+        labels (MiniRocket's features alone classify as well or better on
+        the classification sets); a trained head always has them.
 
     Attributes
     ----------
@@ -1048,6 +1074,8 @@ class RocketModule(_WindowModule):
     compare_up_to = 16
     input_gain = 0.1
     std_floor = 0.02
+    # the ridge head's kernel is n x n float64: 512 MiB at this many rows
+    max_closed_form_rows = 8192
 
     def __init__(
         self,
@@ -1061,7 +1089,7 @@ class RocketModule(_WindowModule):
         cache_size=2**26,
         head="ridge",
         alphas=RIDGE_ALPHAS,
-        linear_window=True,
+        linear_window="auto",
     ):
         super().__init__(n_features, n_expansion, n_outputs, hidden)
         if head not in ("ridge", "trained"):
@@ -1104,8 +1132,12 @@ class RocketModule(_WindowModule):
         self.register_buffer("feature_shift", torch.full((self.encoding_size,), 0.5))
         self.register_buffer("feature_scale", torch.ones(self.encoding_size))
         self._build_fusion(self.encoding_size)
-        self.linear_window = bool(linear_window)
-        n_window = self.n_channels * self.length if self.linear_window else 0
+        if not (isinstance(linear_window, bool) or linear_window == "auto"):
+            raise ValueError(
+                f"linear_window must be 'auto', True or False; got {linear_window!r}."
+            )
+        self.linear_window = linear_window
+        n_window = self.n_channels * self.length if linear_window else 0
         self.skip = nn.Linear(self.encoding_size + self.n_expansion + n_window, self.n_outputs)
         with torch.no_grad():
             self.skip.weight.zero_()
@@ -1330,31 +1362,49 @@ class RocketModule(_WindowModule):
         The estimators call it (when a module has it) in place of gradient
         training; True means the module is fitted.  With ``head="ridge"``:
         the linear ``skip`` becomes the ridge fit of `ridge_head` on
-        ``[h, Z]`` (each column scaled to unit variance on these rows, as
-        MiniRocket standardises its features; ``h`` has ``input_gain``), the
+        ``[h, Z]`` and the window's values (``linear_window``), each column
+        scaled to unit variance on these rows (as MiniRocket standardises its
+        features; ``h`` has ``input_gain``).  One penalty for 10,000 PPVs and
+        a few dozen other columns would drown the latter (the previous
+        round's predictions, the lags), so the leave-one-out error also
+        chooses how much those weigh, all together, against the PPVs in the
+        ridge's kernel: as they are, or 1, 100 or 10,000 times as much.  The
         maps' ``head`` is zeroed, and the maps stay a fixed random ReLU
         projection of ``[h, Z]`` (the fusion layer as initialised: random
         features, as the kernels).  ``y``: class indices (a classifier's
         targets) or float targets; ``offset``: outputs added to this
         module's (a `ContinuedRound`'s previous round), which regression
         targets are taken from and a classifier's temperature starts from.
-        Fewer than 3 rows: False (no leave-one-out choice of penalty).
+        Fewer than 3 rows (no leave-one-out choice of penalty), or more
+        than ``max_closed_form_rows`` (its kernel is ``n x n``): False, and
+        the estimators train the head by gradient, as ``head="trained"``.
         """
-        if self.head_fit != "ridge" or y is None or len(y) < 3:
+        if self.head_fit != "ridge" or y is None or not 3 <= len(y) <= self.max_closed_form_rows:
             return False
+        classify = not torch.is_floating_point(y)
         A = self._skip_input(X, Z).double().cpu().numpy()
+        window_columns = A.shape[1] - self.encoding_size - self.n_expansion
+        if window_columns and self.linear_window == "auto" and classify:
+            A = A[:, : A.shape[1] - window_columns]  # their weights stay 0
         scale = np.full(A.shape[1], 1.0 / self.input_gain)
         if A.shape[1] > self.encoding_size:  # the expansion's and window's: unit variance
             std = A[:, self.encoding_size:].std(axis=0)
             scale[self.encoding_size:] = np.where(std > 0, 1.0 / np.maximum(std, 1e-12), 1.0)
         weight = None if sample_weight is None else sample_weight.double().cpu().numpy()
         off = None if offset is None else offset.double().cpu().numpy()
+        # the other columns as they are, or weighing together 1, 100 or 10,000 times
+        # as much as the PPVs in the ridge's kernel
+        n_other = max(A.shape[1] - self.encoding_size, 1)
+        balanced = math.sqrt(self.encoding_size / n_other)
         coef, intercept, temperature = ridge_head(
-            A * scale, y.cpu().numpy(), self.n_outputs, self.alphas, weight, off
+            A * scale, y.cpu().numpy(), self.n_outputs, self.alphas, weight, off,
+            n_main=self.encoding_size,
+            other_scales=(1.0, balanced, 10 * balanced, 100 * balanced),
         )
         device, dtype = self.skip.weight.device, self.skip.weight.dtype
-        self.skip.weight.copy_(torch.as_tensor(temperature * coef * scale, dtype=dtype,
-                                               device=device))
+        self.skip.weight.zero_()
+        self.skip.weight[:, : A.shape[1]] = torch.as_tensor(temperature * coef * scale,
+                                                            dtype=dtype, device=device)
         self.skip.bias.copy_(torch.as_tensor(temperature * intercept, dtype=dtype,
                                              device=device))
         self.head.weight.zero_()

@@ -822,11 +822,11 @@ def test_ridge_head_regression_and_offsets():
         ridge_head(*twice, 2, [1.0])[0], rtol=1e-6, atol=1e-9)
 
 
-@pytest.mark.parametrize("linear_window", [True, False])
+@pytest.mark.parametrize("linear_window", [True, False, "auto"])
 def test_rocket_fit_closed_form(linear_window):
     """``head="ridge"``: `fit_closed_form` fits the linear skip as `ridge_head` on the
     unit-variance columns of ``[h, Z]`` (and of the window's values with
-    ``linear_window``), zeroes the maps' head and leaves the maps' layer as built;
+    ``linear_window``; "auto": not for class labels), zeroes the maps' head and leaves the maps' layer as built;
     ``head="trained"`` declines, and so does the ridge with fewer than 3 rows."""
     from sklearn_recursive._modules import ridge_head
 
@@ -840,7 +840,7 @@ def test_rocket_fit_closed_form(linear_window):
     assert module.head.weight.abs().sum() == 0 and module.head.bias.abs().sum() == 0
     with torch.no_grad():
         inputs = module._fusion_input(X, Z).double().numpy()
-        if linear_window:
+        if linear_window is True:
             inputs = np.hstack([inputs, X.flatten(1).double().numpy()])
         scale = np.concatenate([np.full(module.encoding_size, 1 / module.input_gain),
                                 1 / inputs[:, module.encoding_size:].std(axis=0)])
@@ -858,6 +858,7 @@ def test_rocket_fit_closed_form(linear_window):
 
 @pytest.mark.parametrize("params, message", [
     (dict(head="adam"), "head must be 'ridge' or 'trained'; got 'adam'"),
+    (dict(linear_window=1), "linear_window must be 'auto', True or False; got 1"),
     (dict(alphas=[]), "alphas must be a non-empty sequence of positive"),
     (dict(alphas=[1.0, -1.0]), "alphas must be a non-empty sequence of positive"),
     (dict(alphas=[[1.0]]), "alphas must be a non-empty sequence of positive"),
