@@ -471,8 +471,9 @@ def _member_name(spec):
 
 
 # members="<preset>" -> the architectures it stands for; "timeseries" was chosen by the
-# time-series suite (docs/multiverse.md)
-PRESETS = {"timeseries": ("rocket", "inception", "fcn")}
+# time-series suite (docs/multiverse.md): three rocket members (each its own random
+# kernels' channels and bias windows, from its seed)
+PRESETS = {"timeseries": ("rocket", "rocket", "rocket")}
 
 
 def resolve_members(members, default_spec, hidden_layer_sizes):

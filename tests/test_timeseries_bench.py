@@ -60,7 +60,8 @@ def test_multiverse_columns():
 
 def test_budget_columns_change_their_base_column_as_named():
     budgets = list(timeseries.BUDGETS.values())
-    assert (timeseries.PRESET, timeseries.LONGER) in budgets
+    assert ("HMVRE (rocket, inception, fcn)", timeseries.LONGER) in budgets
+    assert ("rocket", timeseries.PPV_ONLY) in budgets
     assert ("rocket", timeseries.TRAINED_HEAD) in budgets
     assert timeseries.TRAINED_HEAD["module"].keywords == {"head": "trained"}
     for label, (base, changes) in timeseries.BUDGETS.items():

@@ -56,14 +56,15 @@ MEMBERS = ("fcn", "resnet", "inception", "rocket", "cnn", "gru")
 HMVRE_MEMBERS = ("mlp", "cnn", "gru", "transformer")
 HMVRE = f"HMVRE ({', '.join(HMVRE_MEMBERS)})"
 # label -> the members of a Multiverse RE: the preset and the candidates it was chosen from
-PRESET = f'members="timeseries" ({", ".join(PRESETS["timeseries"])})'
+PRESET = f'members="timeseries" (rocket ×{len(PRESETS["timeseries"])})'
 MULTIVERSES = {
     PRESET: "timeseries",
-    "MVRE (rocket ×3)": ("rocket",) * 3,
-    # three smaller rocket members: together the features (and the cost) of one
+    # three smaller rocket members: together the features of one
     "MVRE (rocket ×3, num_features=3360)":
         (("rocket", functools.partial(RocketModule, num_features=3360)),) * 3,
     "HMVRE (rocket, fcn)": ("rocket", "fcn"),
+    # the preset until the rocket member's ridge head
+    "HMVRE (rocket, inception, fcn)": ("rocket", "inception", "fcn"),
     "HMVRE (rocket, inception, resnet, fcn)": ("rocket", "inception", "resnet", "fcn"),
 }
 # the training budget for tiny training sets: label -> (column it changes, RE parameters)
@@ -75,7 +76,8 @@ TRAINED_HEAD = dict(module=functools.partial(RocketModule, head="trained"),
 # the rocket member without the window's values in its linear head (MiniRocket's features)
 PPV_ONLY = dict(module=functools.partial(RocketModule, linear_window=False))
 BUDGETS = {
-    'members="timeseries", max_epochs=300, n_iter_no_change=30': (PRESET, LONGER),
+    "HMVRE (rocket, inception, fcn), max_epochs=300, n_iter_no_change=30":
+        ("HMVRE (rocket, inception, fcn)", LONGER),
     'rocket, head="trained", restore_best_weights=False, n_iter_no_change=30':
         ("rocket", TRAINED_HEAD),
     "rocket, linear_window=False": ("rocket", PPV_ONLY),
