@@ -19,14 +19,17 @@ flattened, behind a StandardScaler. The columns named after a built-in module
 (fcn, resnet, inception, rocket, cnn, gru) are Recurrent Expansion with that
 network alone in every round, and "HMVRE (mlp, cnn, gru, transformer)" a
 Multiverse RE with one member of each of those four, as before the time-series
-issue; ``members="timeseries"`` is `MultiverseRE`'s preset (rocket, inception,
-fcn) and the other multiverse columns the candidates it was chosen among (three
-rocket members, rocket and fcn, the preset with resnet added); the columns ending
-in "max_epochs=300, n_iter_no_change=30" train their networks longer, the budget
-the smallest sets need. RE runs ``n_rounds=3``
-rounds here (round 0 and two expansions, of its ``one_se`` selection), not
-its default 10, since the convolutional members cost a multiple of a single
-network per round on a CPU.
+issue; ``members="timeseries"`` is `MultiverseRE`'s preset (three rocket
+members) and the other multiverse columns the candidates it was chosen among
+(three rocket members of a third of the features each, rocket and fcn, the
+former preset rocket, inception and fcn, and that with resnet added). The
+columns with parameters after the name change those of their column: a longer
+training budget for the former preset, the rocket member's former Adam-trained
+head (``head="trained"``, each fold net keeping its last epoch), and the rocket
+member without the window's values in its ridge head (``linear_window=False``).
+RE runs ``n_rounds=3`` rounds here (round 0 and two expansions, of its
+``one_se`` selection), not its default 10, since the convolutional members cost
+a multiple of a single network per round on a CPU.
 """
 
 import dataclasses
