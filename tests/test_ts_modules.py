@@ -560,14 +560,8 @@ def test_rocket_fold_nets_share_one_initialisation_and_cache():
         torch.testing.assert_close(first.state_dict()[name], value, rtol=0, atol=0)
 
 
-@pytest.mark.parametrize("head", ["ridge", "trained"])
-def test_rocket_estimator_transforms_each_window_once_a_fit(monkeypatch, head):
-    """With cross-fitting, a rocket member computes the MiniRocket transform of the
-    training windows once a fit (its initialisation, on all of them, in round 0): the fold
-    nets' training and out-of-fold outputs read the shared cache, and the next rounds
-    reuse the initialisation.  Every fold net of every round has the biases fitted on all
-    training windows; the trained weights differ between rounds."""
-    X, y = toy_windows(30, seed=0)
+def count_transformed_rows(monkeypatch):
+    """A list that records the number of windows of every MiniRocket transform from now."""
     rows = []
     ppv = RocketModule.ppv
 
@@ -576,6 +570,18 @@ def test_rocket_estimator_transforms_each_window_once_a_fit(monkeypatch, head):
         return ppv(self, windows)
 
     monkeypatch.setattr(RocketModule, "ppv", counted)
+    return rows
+
+
+@pytest.mark.parametrize("head", ["ridge", "trained"])
+def test_rocket_estimator_transforms_each_window_once_a_fit(monkeypatch, head):
+    """With cross-fitting, a rocket member computes the MiniRocket transform of the
+    training windows once a fit (its initialisation, on all of them, in round 0): the fold
+    nets' training and out-of-fold outputs read the shared cache, and the next rounds
+    reuse the initialisation.  Every fold net of every round has the biases fitted on all
+    training windows; the trained weights differ between rounds."""
+    X, y = toy_windows(30, seed=0)
+    rows = count_transformed_rows(monkeypatch)
     est = RecurrentExpansionClassifier(
         module=functools.partial(RocketModule, **SMALL["rocket"], head=head), n_rounds=3,
         n_components=4, max_epochs=3, batch_size=8, cv=3, n_iter_no_change=100,
@@ -827,8 +833,9 @@ def test_ridge_head_regression_and_offsets():
 def test_rocket_fit_closed_form(linear_window):
     """``head="ridge"``: `fit_closed_form` fits the linear skip as `ridge_head` on the
     unit-variance columns of ``[h, Z]`` (and of the window's values with
-    ``linear_window``; "auto": not for class labels), zeroes the maps' head and leaves the maps' layer as built;
-    ``head="trained"`` declines, and so does the ridge with fewer than 3 rows."""
+    ``linear_window``; "auto": not for class labels), zeroes the maps' head and leaves
+    the maps' layer as built; ``head="trained"`` declines, and so does the ridge with
+    fewer than 3 rows."""
     from sklearn_recursive._modules import ridge_head
 
     X, Z = make_inputs("3d", N_EXPANSION, n=24)
@@ -907,14 +914,7 @@ def test_rocket_predictions_transform_each_window_once(monkeypatch):
     est = RecurrentExpansionClassifier(
         module=functools.partial(RocketModule, **SMALL["rocket"]), n_rounds=3,
         n_components=4, cv=3, n_iter_no_change=100, device="cpu", random_state=0).fit(X, y)
-    rows = []
-    ppv = RocketModule.ppv
-
-    def counted(self, windows):
-        rows.append(len(windows))
-        return ppv(self, windows)
-
-    monkeypatch.setattr(RocketModule, "ppv", counted)
+    rows = count_transformed_rows(monkeypatch)
     staged = list(est.staged_predict_proba(X_new))
     assert rows == [8], rows  # 7 windows and one zero row
     assert all(getattr(m, "_cache", None) is None
