@@ -238,7 +238,8 @@ def _finite(out, feats, name):
         raise DivergenceError(f"member {name!r}: the outputs or feature maps are not finite")
 
 
-def fit_member_group(task, specs, seeds, train, valid, folds, n_threads=None, continued=False):
+def fit_member_group(task, specs, seeds, train, valid, folds, n_threads=None, continued=False,
+                     first_seeds=None):
     """Fit the members of one job; return ``[(nets, Outputs)]``, one per member.
 
     One spec: one net, or one per fold.  Several specs: they share a
@@ -267,12 +268,18 @@ def fit_member_group(task, specs, seeds, train, valid, folds, n_threads=None, co
     continued : bool
         Build every member as a `ContinuedRound` (rounds after the first
         with ``round_init="previous"``).
+    first_seeds : list of int or None
+        In rounds after the first: the members' seeds in round 0.  A member's
+        data-dependent initialisation is the one of its round-0 module (built
+        under that seed), whether it comes from ``task.memo`` or, where the
+        memo is empty (another process), is computed again here: every
+        backend gives the same model.
     """
     previous = torch.get_num_threads()
     if n_threads is not None and n_threads != previous:
         torch.set_num_threads(n_threads)
     try:
-        return _fit_group(task, specs, seeds, train, valid, folds, continued)
+        return _fit_group(task, specs, seeds, train, valid, folds, continued, first_seeds)
     finally:
         if torch.get_num_threads() != previous:
             torch.set_num_threads(previous)
@@ -290,7 +297,7 @@ def _dataset(arrays, device, rows=None):
     return TensorDataset(inputs, y, device=device, y_dtype=y_dtype)
 
 
-def _fit_group(task, specs, seeds, train, valid, folds, continued=False):
+def _fit_group(task, specs, seeds, train, valid, folds, continued=False, first_seeds=None):
     if continued:  # a continued round starts as the previous round: never leave it worse
         task = replace(task, settings=replace(task.settings, keep_initial=True))
     X, Z = train[:2]
@@ -303,7 +310,12 @@ def _fit_group(task, specs, seeds, train, valid, folds, continued=False):
     try:
         if len(specs) > 1:
             return _fit_stacked(task, builders, seeds, train, valid_data, specs, folds)
-        return [_fit_one(task, builders[0], seeds[0], train, valid_data, folds, specs[0].name)]
+        first = None
+        if first_seeds is not None:  # the member's round-0 module, as round 0 built it
+            first = (partial(specs[0].build, input_shape(X), 0, task.n_outputs),
+                     int(first_seeds[0]))
+        return [_fit_one(task, builders[0], seeds[0], train, valid_data, folds, specs[0].name,
+                         first)]
     except DivergenceError as exc:
         if "member" in str(exc):
             raise
@@ -405,7 +417,7 @@ def _train_folds(task, builders, seeds, names, train, valid_data, folds):
     return [nets[m * k:(m + 1) * k] for m in range(len(builders))], data
 
 
-def _fit_one(task, make_module, seed, train, valid_data, folds, name):
+def _fit_one(task, make_module, seed, train, valid_data, folds, name, first=None):
     """One member: one net on all rows (in-sample IMTs), or one per fold (out of fold).
 
     A module with a data-dependent initialisation (``initialize``) is initialised
@@ -419,7 +431,7 @@ def _fit_one(task, make_module, seed, train, valid_data, folds, name):
     all_rows = TensorDataset({"X": train[0], "Z": train[1]}, device=device).X
     key = None if task.memo is None else (name, windows_key(train[0]))
     make_module, cache = initialized_builder(make_module, int(seed), all_rows["X"],
-                                             task.memo, key)
+                                             task.memo, key, first)
     try:
         return _fit_nets(task, make_module, seed, train, valid_data, folds, name, all_rows,
                          cache)

@@ -280,7 +280,8 @@ def one_se_round(row_losses, best, sample_weight=None):
     return best
 
 
-def _fit_members(chain, plan, train, valid, folds, seeds, parallel, continued=False):
+def _fit_members(chain, plan, train, valid, folds, seeds, parallel, continued=False,
+                 first_seeds=None):
     """Fit every member of a round, in jobs on ``parallel``; `FittedMember` each."""
     specs = plan.specs
     groups = plan.groups(folds)
@@ -293,6 +294,7 @@ def _fit_members(chain, plan, train, valid, folds, seeds, parallel, continued=Fa
         delayed(fit_member_group)(
             chain.task, [specs[i] for i in group], [int(seeds[i]) for i in group],
             train.arrays(), valid_arrays, folds, n_threads, continued,
+            None if first_seeds is None else [int(first_seeds[i]) for i in group],
         )
         for group in groups
     )
@@ -309,14 +311,16 @@ def _fit_members(chain, plan, train, valid, folds, seeds, parallel, continued=Fa
     return fitted
 
 
-def fit_round(chain, plan, train, valid, folds, seeds, parallel, continued=False):
+def fit_round(chain, plan, train, valid, folds, seeds, parallel, continued=False,
+              first_seeds=None):
     """Fit, score, select and weight the members of one round.
 
     Returns the `ExpansionRound`, the combined IMTs of the training and
     validation rows (`Outputs`; None without validation) and the member
     records. ``continued``: the members are `ContinuedRound` networks.
     """
-    fitted = _fit_members(chain, plan, train, valid, folds, seeds, parallel, continued)
+    fitted = _fit_members(chain, plan, train, valid, folds, seeds, parallel, continued,
+                          first_seeds)
     if valid is not None:
         valid_inputs = round_inputs(valid.X, valid.Z, chain.task.settings.device)
     records = []
@@ -384,6 +388,7 @@ def _fit_rounds(chain, plan, train, valid, folds, seeds, progress):
                     rnd, train_out, valid_out, members = fit_round(
                         chain, plan, train, valid, folds, seeds[r], parallel,
                         continued=chain.round_init == "previous" and r > 0,
+                        first_seeds=seeds[0] if r > 0 else None,
                     )
                 except DivergenceError as exc:
                     raise DivergenceError(

@@ -558,7 +558,7 @@ class InitMemo(dict):
     `initialized_builder` reads and fills it.  It lives in the fitting
     process only: a pickled memo (sent to another process or a cluster
     worker with a job) arrives empty, and the job there initialises its
-    module itself, as without a memo.
+    module from the round-0 module itself (`initialized_builder`'s ``first``).
     """
 
     def __reduce__(self):
@@ -588,7 +588,7 @@ def share_caches_by_key(modules, pool):
     return shared
 
 
-def initialized_builder(make_module, seed, X, memo=None, key=None):
+def initialized_builder(make_module, seed, X, memo=None, key=None, first=None):
     """A builder of ``make_module``'s module initialised from the windows ``X``; and its cache.
 
     A module whose submodules have ``initialize(X)`` (a data-dependent
@@ -611,7 +611,12 @@ def initialized_builder(make_module, seed, X, memo=None, key=None):
     cache.  An initialisation sets buffers only (never trained weights), so
     the copy is the whole initialisation: a member's random features and
     their statistics are then drawn and computed once per fit, while every
-    round's trained weights start afresh.
+    round's trained weights start afresh.  ``first``, a pair ``(make_first,
+    first_seed)`` for rounds after the first, says which module's
+    initialisation that is (the member's round-0 module): where the memo
+    does not hold it (a job in another process gets an empty memo), that
+    module is built and initialised again, and its buffers copied, so that
+    the result does not depend on where the job ran.
     """
     module = seeded_build(make_module, seed)
     initialize = [sub for sub in module.modules() if callable(getattr(sub, "initialize", None))]
@@ -625,9 +630,20 @@ def initialized_builder(make_module, seed, X, memo=None, key=None):
     else:
         cache = {}
         share_caches(module, cache)
+        source = module if first is None else seeded_build(*first).to(X.device)
+        subs = initialize if first is None else [
+            sub for sub in source.modules() if callable(getattr(sub, "initialize", None))]
+        if first is not None:
+            share_caches(source, cache)
         with torch.no_grad():
-            for sub in initialize:
+            for sub in subs:
                 sub.initialize(X)
+        if first is not None:
+            release_caches(source)
+            if not _load_buffers(initialize, [dict(sub.named_buffers(recurse=False))
+                                              for sub in subs]):
+                raise ValueError("the member's round-0 module has other buffers than this "
+                                 "round's; an initialisation must set the same buffers")
         if memo is not None and key is not None:
             memo[key] = ([{name: buf.clone() for name, buf in sub.named_buffers(recurse=False)}
                           for sub in initialize], cache)

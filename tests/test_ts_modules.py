@@ -924,3 +924,31 @@ def test_rocket_predictions_transform_each_window_once(monkeypatch):
     for pooled, alone in zip(staged, est.staged_predict_proba(X_new)):
         np.testing.assert_array_equal(pooled, alone)
     assert len(rows) == 1 + 9
+
+
+class _ForgetfulMemo(dict):
+    """A memo that keeps nothing: as a job in another process sees it."""
+
+    def __setitem__(self, key, value):
+        pass
+
+
+def test_rocket_rounds_same_with_and_without_the_memo(monkeypatch):
+    """Without the memo (a job in another process gets an empty one) a later round
+    initialises its member as its round-0 module did: the same model, bit for bit, at the
+    cost of the transform every round."""
+    from sklearn_recursive import _rounds
+
+    X, y = toy_windows(30, seed=0)
+    X_new, _ = toy_windows(9, seed=1)
+    params = dict(module=functools.partial(RocketModule, **SMALL["rocket"]), n_rounds=3,
+                  n_components=4, cv=3, n_iter_no_change=100, device="cpu", random_state=0)
+    rows = count_transformed_rows(monkeypatch)
+    kept = RecurrentExpansionClassifier(**params).fit(X, y)
+    assert rows == [2, 2, 30]
+    monkeypatch.setattr(_rounds, "InitMemo", _ForgetfulMemo)
+    rows.clear()
+    forgot = RecurrentExpansionClassifier(**params).fit(X, y)
+    assert rows == [2, 2, 30, 30, 30]  # round 0, then the round-0 module again each round
+    for a, b in zip(kept.staged_predict_proba(X_new), forgot.staged_predict_proba(X_new)):
+        np.testing.assert_array_equal(a, b)
