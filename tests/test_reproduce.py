@@ -161,3 +161,11 @@ def test_multiverse_says_when_aeon_is_missing(monkeypatch):
     text = "\n".join(multiverse.tables(cfg, results)[0][1])
     assert "aeon is not installed: ItalyPowerDemand skipped" in text
     assert "pip install aeon" in text
+
+
+def test_expansion_variants_name_their_cv():
+    """"in-sample" is ``cv=None`` said explicitly (the estimators' default is ``cv=5``)."""
+    from sklearn_recursive.reproduce.expansion import _variants
+
+    variants = _variants(ExpansionConfig(cv=3))
+    assert variants == {"in-sample": {"cv": None}, "leak-free (cv=3)": {"cv": 3}}
