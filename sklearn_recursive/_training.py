@@ -619,7 +619,7 @@ def initialized_builder(make_module, seed, X, memo=None, key=None, first=None):
     the result does not depend on where the job ran.
     """
     module = seeded_build(make_module, seed)
-    initialize = [sub for sub in module.modules() if callable(getattr(sub, "initialize", None))]
+    initialize = _initialized_parts(module)
     if not initialize:
         return _BuiltOnce(make_module, module), None
     module.to(X.device)  # initialised where it trains (a GPU's windows: no cache)
@@ -631,36 +631,42 @@ def initialized_builder(make_module, seed, X, memo=None, key=None, first=None):
         cache = {}
         share_caches(module, cache)
         source = module if first is None else seeded_build(*first).to(X.device)
-        subs = initialize if first is None else [
-            sub for sub in source.modules() if callable(getattr(sub, "initialize", None))]
-        if first is not None:
-            share_caches(source, cache)
+        share_caches(source, cache)
         with torch.no_grad():
-            for sub in subs:
+            for sub in _initialized_parts(source):
                 sub.initialize(X)
-        if first is not None:
+        if source is not module:
             release_caches(source)
-            if not _load_buffers(initialize, [dict(sub.named_buffers(recurse=False))
-                                              for sub in subs]):
+            if not _load_buffers(initialize, _own_buffers(_initialized_parts(source))):
                 raise ValueError("the member's round-0 module has other buffers than this "
                                  "round's; an initialisation must set the same buffers")
         if memo is not None and key is not None:
-            memo[key] = ([{name: buf.clone() for name, buf in sub.named_buffers(recurse=False)}
-                          for sub in initialize], cache)
+            memo[key] = (_own_buffers(initialize, clone=True), cache)
     return partial(_copy_sharing, module, cache), cache
+
+
+def _initialized_parts(module):
+    """The submodules of ``module`` that have ``initialize``."""
+    return [sub for sub in module.modules() if callable(getattr(sub, "initialize", None))]
+
+
+def _own_buffers(subs, clone=False):
+    """``{name: buffer}`` of each of ``subs`` (not of their children); copies with ``clone``."""
+    return [{name: buf.clone() if clone else buf for name, buf in sub.named_buffers(recurse=False)}
+            for sub in subs]
 
 
 def _load_buffers(subs, buffers):
     """Copy ``buffers`` (one dict per submodule) into ``subs``; False if they do not fit."""
-    if len(subs) != len(buffers):
+    owns = _own_buffers(subs)
+    if len(owns) != len(buffers):
         return False
-    for sub, kept in zip(subs, buffers):
-        own = dict(sub.named_buffers(recurse=False))
+    for own, kept in zip(owns, buffers):
         if own.keys() != kept.keys() or any(own[n].shape != kept[n].shape for n in own):
             return False
     with torch.no_grad():
-        for sub, kept in zip(subs, buffers):
-            for name, buf in sub.named_buffers(recurse=False):
+        for own, kept in zip(owns, buffers):
+            for name, buf in own.items():
                 buf.copy_(kept[name])
     return True
 
