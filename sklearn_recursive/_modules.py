@@ -1069,9 +1069,10 @@ class RocketModule(_WindowModule):
     n_kernels = len(_ROCKET_INDICES)
     kernel_length = 9
     # elements of one (rows, 84, length) tensor per chunk of rows
-    chunk_elements = 1 << 22
-    # up to this many biases per pair, PPV counts comparisons; beyond, it sorts
-    compare_up_to = 16
+    chunk_elements = 1 << 20
+    # up to this many biases per pair, PPV counts comparisons; beyond, it sorts (a sort
+    # of the outputs costs about 50 comparisons on a CPU)
+    compare_up_to = 48
     input_gain = 0.1
     std_floor = 0.02
     # the ridge head's kernel is n x n float64: 512 MiB at this many rows
@@ -1187,38 +1188,50 @@ class RocketModule(_WindowModule):
             total = total + shift
         tripled = 3 * torch.cat(shifts, dim=1)  # (m, 9, L)
         a, b, c = torch.tensor(_ROCKET_INDICES, device=X.device).unbind(1)
-        return tripled[:, a] + tripled[:, b] + tripled[:, c] - total
+        # ((a + b) + c) - total, in place: half the time of fresh tensors
+        out = tripled.index_select(1, a)
+        out += tripled.index_select(1, b)
+        out += tripled.index_select(1, c)
+        out -= total
+        return out
 
     def _ppv(self, C, i, biases):
         """Proportion of ``C > bias`` over time, for each kernel and bias: ``(m, 84, n_b)``.
 
-        The unpadded pairs count the valid part only: their edges are set to
-        -inf (never positive) before counting.  Counts are integers, so the
-        result does not depend on the other rows either way.
+        The unpadded pairs count the valid part only: the counts on their
+        edges are taken off the counts over the whole length (cheaper than
+        masking the edges of every pair's outputs).  Counts are integers, so
+        the result does not depend on the other rows either way.
         """
         d, length = self.dilations[i], self.length
-        padded = self.padded[i]
-        valid = torch.full((self.n_kernels,), float(length), dtype=C.dtype, device=C.device)
-        if not bool(padded.all()):
-            edge = torch.zeros(length, dtype=torch.bool, device=C.device)
-            edge[: 4 * d] = True
-            edge[length - 4 * d :] = True
-            C = C.masked_fill(~padded[:, None] & edge, float("-inf"))
-            valid = torch.where(padded, valid, valid - 8 * d)
         biases = biases.to(C.dtype)
+        positive = self._count_above(C, biases)
+        valid = torch.full((self.n_kernels,), float(length), dtype=C.dtype, device=C.device)
+        unpadded = (~self.padded[i]).nonzero()[:, 0]
+        if len(unpadded):  # less the counts on their edges, 4 * d at each end
+            edges = torch.cat([C[..., : 4 * d].index_select(1, unpadded),
+                               C[..., length - 4 * d :].index_select(1, unpadded)], dim=-1)
+            positive[:, unpadded] -= self._count_above(edges, biases[unpadded])
+            valid[unpadded] -= 8 * d
+        return positive.to(C.dtype) / valid[:, None]
+
+    def _count_above(self, C, biases):
+        """How many of ``C``'s values over time exceed each bias: ``(m, k, n_b)`` int32.
+
+        Integer counts, so that the result does not depend on the other rows.
+        """
         if biases.shape[1] <= self.compare_up_to:  # a few biases: count directly
-            positive = torch.stack(
+            return torch.stack(
                 # an int32 count: 5x faster than bool's default int64 sum on a CPU
                 [(C > biases[:, j, None]).sum(dim=-1, dtype=torch.int32)
                  for j in range(biases.shape[1])], dim=-1
             )
-        else:  # many: sort once, then binary searches
-            ordered = C.sort(dim=-1).values
-            below = torch.searchsorted(
-                ordered, biases.expand(len(C), -1, -1).contiguous(), right=True
-            )
-            positive = length - below
-        return positive.to(C.dtype) / valid[:, None]
+        # many: sort once, then binary searches
+        ordered = C.sort(dim=-1).values
+        below = torch.searchsorted(
+            ordered, biases.expand(len(C), -1, -1).contiguous(), right=True
+        )
+        return (C.shape[-1] - below).to(torch.int32)
 
     @torch.no_grad()
     def fit_biases(self, X):
