@@ -798,6 +798,8 @@ class InceptionModule(_WindowModule):
 # MiniRocket's 84 kernels: length 9, weights -1 except three weights of 2.
 _ROCKET_INDICES = tuple(itertools.combinations(range(9), 3))
 _GOLDEN = (math.sqrt(5) + 1) / 2
+# `RocketModule`'s key in its cache of the Gram matrix of the windows that set its biases
+_GRAM = "gram"
 
 
 def _rocket_dilations(length, num_features, max_dilations_per_kernel):
@@ -839,7 +841,7 @@ def _check_alphas(alphas):
 
 
 def ridge_head(A, y, n_outputs, alphas, sample_weight=None, offset=None, n_main=None,
-               other_scales=(1.0,)):
+               other_scales=(1.0,), gram=None):
     """A linear head fitted in closed form: ``(coef, intercept, temperature)``.
 
     Ridge regression of the targets on the columns of ``A`` (float64,
@@ -850,7 +852,10 @@ def ridge_head(A, y, n_outputs, alphas, sample_weight=None, offset=None, n_main=
     ``n < p``; tested equal).  The columns from ``n_main`` on may be scaled
     up: the leave-one-out error also chooses among ``other_scales`` (a
     column scaled by ``s`` is penalised as by ``alpha / s**2``), and the
-    kernel of the first ``n_main`` columns is computed once for all.
+    kernel of the first ``n_main`` columns is computed once for all, or
+    given: ``gram``, ``A[:, :n_main] @ A[:, :n_main].T`` (uncentred,
+    unweighted; a caller fitting many subsets of the same rows takes it
+    from the Gram matrix of all of them).
     ``coef`` applies to ``A`` as given.
 
     * Regression (``y`` float, ``(n,)`` or ``(n, n_outputs)``): the targets
@@ -883,10 +888,14 @@ def ridge_head(A, y, n_outputs, alphas, sample_weight=None, offset=None, n_main=
     # is then the weighted mean, and its hat matrix w_i / sum(w) on the diagonal
     sw, total = np.sqrt(w), w.sum()
     mean_A, mean_t = w @ A / total, w @ targets / total
-    centred = (A - mean_A) * sw[:, None]
     T = (targets - mean_t) * sw[:, None]
-    main, other = centred[:, :n_main], centred[:, n_main:]
-    K_main, K_other = main @ main.T, other @ other.T
+    # the main columns' centred kernel from their Gram matrix, without a centred copy
+    raw_main = A[:, :n_main]
+    G = raw_main @ raw_main.T if gram is None else np.asarray(gram, dtype=float)
+    g = G @ w / total  # each row's product with the weighted mean row
+    K_main = sw[:, None] * (G - g[:, None] - g[None, :] + (w @ g) / total) * sw[None, :]
+    other = (A[:, n_main:] - mean_A[n_main:]) * sw[:, None]
+    K_other = other @ other.T
     intercept_hat = w / total
     best = None
     for scale in other_scales if other.shape[1] else (1.0,):
@@ -902,7 +911,9 @@ def ridge_head(A, y, n_outputs, alphas, sample_weight=None, offset=None, n_main=
                 best = (error, scale, alpha, values, Q, QT, loo)
     _, scale, alpha, values, Q, QT, loo = best
     dual = Q @ (QT / (values + alpha)[:, None])
-    coef = np.vstack([main.T @ dual, scale**2 * (other.T @ dual)]).T  # (n_outputs, p)
+    weighted = sw[:, None] * dual  # the centred main columns' product, from the raw ones
+    coef_main = raw_main.T @ weighted - np.outer(mean_A[:n_main], weighted.sum(axis=0))
+    coef = np.vstack([coef_main, scale**2 * (other.T @ dual)]).T  # (n_outputs, p)
     intercept = mean_t - coef @ mean_A
     if not classify:
         return coef, intercept, 1.0
@@ -1274,8 +1285,34 @@ class RocketModule(_WindowModule):
         self.feature_scale.copy_(self.input_gain / std)
         if self._cache is not None:  # encodings under the old biases; then those of X
             self._cache.clear()
-            self._remember(X, self._standardise(P))
+            H = self._standardise(P)
+            self._remember(X, H)
+            if (self.head_fit == "ridge" and X.device.type == "cpu"
+                    and len(X) <= self.max_closed_form_rows):
+                # the ridge heads of the fold networks fit subsets of these rows
+                keys = {}
+                for i, row in enumerate(X.numpy()):
+                    keys.setdefault(row.tobytes(), i)
+                self._cache[_GRAM] = (keys, self._gram(H))
         return self
+
+    def _gram(self, H):
+        """The Gram matrix of the ridge head's PPV columns (``h / input_gain``) of
+        encodings ``H``: ``(n, n)`` float64."""
+        scaled = H.double().numpy() * (1.0 / self.input_gain)  # as fit_closed_form's scale
+        return scaled @ scaled.T
+
+    def _gram_of(self, X, H):
+        """`_gram` of the windows ``X`` (encodings ``H``): the rows' block of the Gram matrix
+        of the windows that set the biases when the cache holds it (the fold networks of
+        every round fit subsets of them), else computed."""
+        kept = None if self._cache is None else self._cache.get(_GRAM)
+        if kept is not None and X.device.type == "cpu":
+            keys, G = kept
+            rows = [keys.get(row.tobytes()) for row in X.numpy()]
+            if None not in rows:
+                return G[np.ix_(rows, rows)]
+        return self._gram(H.cpu())
 
     def initialize(self, X):
         """The estimators' data-dependent initialisation: `fit_biases` on all training windows.
@@ -1349,7 +1386,8 @@ class RocketModule(_WindowModule):
             return
         if keys is None:
             keys = [row.tobytes() for row in X.numpy()]
-        room = (self.cache_size - len(cache) * self.encoding_size) // self.encoding_size
+        n_windows = len(cache) - (_GRAM in cache)
+        room = (self.cache_size - n_windows * self.encoding_size) // self.encoding_size
         for key, encoding in list(zip(keys, encodings))[:max(room, 0)]:
             cache[key] = encoding.clone()  # not a view that keeps the whole batch alive
 
@@ -1395,7 +1433,8 @@ class RocketModule(_WindowModule):
         if self.head_fit != "ridge" or y is None or not 3 <= len(y) <= self.max_closed_form_rows:
             return False
         classify = not torch.is_floating_point(y)
-        A = self._skip_input(X, Z).double().cpu().numpy()
+        inputs = self._fusion_input(X, Z)
+        A = self._skip_input(X, Z, inputs).double().cpu().numpy()
         window_columns = A.shape[1] - self.encoding_size - self.n_expansion
         if window_columns and self.linear_window == "auto" and classify:
             A = A[:, : A.shape[1] - window_columns]  # their weights stay 0
@@ -1413,6 +1452,7 @@ class RocketModule(_WindowModule):
             A * scale, y.cpu().numpy(), self.n_outputs, self.alphas, weight, off,
             n_main=self.encoding_size,
             other_scales=(1.0, balanced, 10 * balanced, 100 * balanced),
+            gram=self._gram_of(X, inputs[:, : self.encoding_size]),
         )
         device, dtype = self.skip.weight.device, self.skip.weight.dtype
         self.skip.weight.zero_()

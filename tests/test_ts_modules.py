@@ -451,6 +451,11 @@ def test_rocket_large_batches_in_chunks():
         assert module.encode(X[:0]).shape == (0, module.encoding_size)
 
 
+def n_windows(cache):
+    """The windows a rocket cache holds (it may hold the Gram matrix of some too)."""
+    return sum(isinstance(key, bytes) for key in cache)
+
+
 def test_rocket_training_cache_gives_the_transform():
     """From the first training pass until `release_cache`, encodings come from a cache that
     holds exactly what the transform computes; new biases or weights empty it; a pickle or
@@ -462,27 +467,27 @@ def test_rocket_training_cache_gives_the_transform():
         assert module.eval().encode(X) is not None and module._cache is None  # eval: no cache
         module.train()
         torch.testing.assert_close(module.encode(X[:5]), reference[:5], rtol=0, atol=0)
-        assert len(module._cache) == 5
+        assert n_windows(module._cache) == 5
         # a batch of cached and new windows, in any order
         order = torch.tensor([7, 0, 11, 3, 4, 9, 1])
         torch.testing.assert_close(module.encode(X[order]), reference[order], rtol=0, atol=0)
-        assert len(module._cache) == 8
+        assert n_windows(module._cache) == 8
         module._cache[X[0].numpy().tobytes()] += 1.0  # a poisoned entry shows it is read
         torch.testing.assert_close(module.encode(X[:1]), reference[:1] + 1.0)
         # validation passes (eval mode) during training read and fill it too
         module.eval()
         torch.testing.assert_close(module.encode(X[1:]), reference[1:], rtol=0, atol=0)
-        assert len(module._cache) == 12
+        assert n_windows(module._cache) == 12
         assert pickle.loads(pickle.dumps(module))._cache is None
         module.load_state_dict(module.state_dict())  # the same buffers: the cache stands
-        assert len(module._cache) == 12
+        assert n_windows(module._cache) == 12
         state = module.state_dict()
         state["biases"] = state["biases"] + 1.0
         module.load_state_dict(state)  # other biases: the cache is stale
         assert module._cache == {}
         module.encode(X)
         module.fit_biases(X[5:])  # new biases: the cache holds the encodings of X[5:] only
-        assert len(module._cache) == 7
+        assert n_windows(module._cache) == 7
         torch.testing.assert_close(module.encode(X[5:]), module._transform(X[5:]),
                                    rtol=0, atol=0)
         torch.testing.assert_close(module.encode(X), module._transform(X), rtol=0, atol=0)
@@ -503,7 +508,7 @@ def test_rocket_cache_size_bounds_the_cache():
         module.cache_size = 5 * module.encoding_size + 1
         torch.testing.assert_close(module.encode(X[:3]), reference[:3], rtol=0, atol=0)
         torch.testing.assert_close(module.encode(X), reference, rtol=0, atol=0)
-        assert len(module._cache) == 5
+        assert n_windows(module._cache) == 5
         torch.testing.assert_close(module.encode(X[[11, 2, 0]]), reference[[11, 2, 0]],
                                    rtol=0, atol=0)
     with pytest.raises(ValueError, match="cache_size must be an int >= 0"):
@@ -537,7 +542,7 @@ def test_rocket_fold_nets_share_one_initialisation_and_cache():
     builder, cache = initialized_builder(make, 3, X)
     torch.manual_seed(3)
     reference = make().fit_biases(X)
-    assert len(cache) == 12
+    assert n_windows(cache) == 12
     copies = [builder(), builder()]
     for module in copies:
         assert module._cache is cache
@@ -547,7 +552,7 @@ def test_rocket_fold_nets_share_one_initialisation_and_cache():
     with torch.no_grad():
         torch.testing.assert_close(copies[0].encode(X), reference._transform(X), rtol=0, atol=0)
     release_caches(copies[0])
-    assert copies[0]._cache is None and copies[1]._cache is cache and len(cache) == 12
+    assert copies[0]._cache is None and copies[1]._cache is cache and n_windows(cache) == 12
     # others: built once, the first build handed out (no module built for nothing)
     mlp = functools.partial(MLPModule, 4, 0, 1)
     builder, cache = initialized_builder(mlp, 0, torch.randn(3, 4))
@@ -862,6 +867,41 @@ def test_rocket_fit_closed_form(linear_window):
         X, Z, y)
     assert not build("rocket", (CHANNELS, LENGTH), N_EXPANSION).fit_closed_form(
         X[:2], Z[:2], y[:2])
+
+
+def test_rocket_fold_heads_read_the_gram_of_all_windows(monkeypatch):
+    """The initialisation keeps the Gram matrix of the windows that set the biases; a fold
+    network's ridge reads its rows' block of it: the head it fits is the one it fits with
+    no cache (the Gram computed from its own rows), and a window outside the kept rows
+    makes it compute instead."""
+    from sklearn_recursive._modules import _GRAM, ridge_head
+
+    X, Z = make_inputs("3d", N_EXPANSION, n=30)
+    y = (X[:, 0, :8].mean(dim=1) > 0).long()
+    make = functools.partial(RocketModule, (CHANNELS, LENGTH), N_EXPANSION, 2,
+                             **SMALL["rocket"])
+    builder, cache = initialized_builder(make, 3, X)
+    assert cache[_GRAM][1].shape == (30, 30)
+    rows = torch.arange(30) % 5 != 2  # a fold's training rows
+    with_gram, alone = builder(), builder()
+    alone.release_cache()
+    alone.cache_size = 0
+    calls = []
+    real = ridge_head
+
+    def spy(*args, gram=None, **kwargs):
+        calls.append(gram)
+        return real(*args, gram=gram, **kwargs)
+
+    monkeypatch.setattr("sklearn_recursive._modules.ridge_head", spy)
+    assert with_gram.train().fit_closed_form(X[rows], Z[rows], y[rows])
+    assert alone.train().fit_closed_form(X[rows], Z[rows], y[rows])
+    np.testing.assert_allclose(calls[0], calls[1], rtol=1e-12, atol=1e-12)
+    for a, b in zip(with_gram.skip.parameters(), alone.skip.parameters()):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+    moved = X.clone()
+    moved[0] += 1.0  # a window the Gram does not hold
+    assert with_gram._gram_of(moved[:4], with_gram.encode(moved[:4])).shape == (4, 4)
 
 
 @pytest.mark.parametrize("params, message", [
