@@ -192,31 +192,28 @@ class _WindowModule(nn.Module):
         return maps, self.head(maps)
 
 
-class _SameConv1d(nn.Module):
-    """``Conv1d`` then ReLU, zero-padded so that the length is kept.
-
-    The padding is explicit (``(k - 1) // 2`` before, ``k // 2`` after)
-    because ``padding="same"`` warns for even kernel sizes.
-    """
-
-    def __init__(self, in_channels, out_channels, kernel_size):
-        super().__init__()
-        self.padding = ((kernel_size - 1) // 2, kernel_size // 2)
-        self.conv = nn.Conv1d(in_channels, out_channels, kernel_size)
-
-    def forward(self, X):
-        return F.relu(self.conv(F.pad(X, self.padding)))
-
-
 class CNNModule(_WindowModule):
-    """1-D convolutional network over windows, with ``Z`` joined after pooling.
+    """Small 1-D convolutional network over windows, with ``Z`` joined after pooling.
 
-    Convolution + ReLU blocks keep the window's length (zero padding), so any
-    length works.  The last block's output is pooled over time three ways,
-    concatenated: the mean, the max and the last time step (the most recent
-    values matter most when forecasting, and global pooling alone forgets
-    where they are).  Then ``maps = ReLU(Linear([pooled, Z]))`` and
-    ``outputs = Linear(maps)``.
+    Blocks of ``Conv1d -> per-sample norm -> ReLU`` (zero padding keeps the
+    length), a max-pooling that halves the length between blocks (so that
+    the last block sees about ``kernel_size * 2**(blocks - 1)`` steps of the
+    window), then the last block's output pooled over time two ways,
+    concatenated: the mean and the max.  Then ``maps = ReLU(Linear([pooled,
+    Z]))`` and ``outputs = Linear(maps)``.  Any length works (a window of
+    one step stays one step).
+
+    Measured against the former design (two blocks of 16 and 32 channels,
+    kernel 5, no normalisation or pooling, pooled mean, max and last step),
+    as ``RecurrentExpansionClassifier(module="cnn", n_rounds=1)``, defaults
+    otherwise, test accuracy: ArrowHead (36 training series) 0.42 -> 0.74,
+    GunPoint 0.86 -> 1.00 (2 seeds each), OSULeaf 0.37 -> 0.77 (1 seed).
+    The normalisation is most of it (``norm=None``: 0.64 on ArrowHead,
+    0.99 on GunPoint); it also drops each window's level, which
+    un-normalised forecasting windows need: on the airline and sunspots
+    lag windows (test R², 2 seeds) the former design scored 0.86 / 0.86,
+    this one 0.87 / 0.75, with ``norm=None`` 0.82 / 0.82.  For forecasting,
+    compare with the MLP (0.88 / 0.82 there).
 
     Parameters
     ----------
@@ -228,16 +225,23 @@ class CNNModule(_WindowModule):
         Width of the expansion vector ``Z`` (0 in round 0).
     n_outputs : int
         Number of outputs (targets, or classes for a classifier).
-    channels : tuple of int, default=(16, 32)
+    channels : tuple of int, default=(16, 32, 64)
         Output channels of the convolution blocks, one block each.
-    kernel_size : int, default=5
+    kernel_size : int, default=7
         Kernel size of every convolution.
+    norm : {"layer", "instance", None}, default="layer"
+        The per-sample normalisation after each convolution (see the
+        field's networks, e.g. `FCNModule`): ``"layer"`` standardises each
+        sample over its channels and time steps, ``"instance"`` each channel
+        of it over time; a row's output never depends on the rows batched
+        with it.
     hidden : int, default=64
         Width of the fusion layer, i.e. the number of feature maps.
     """
 
     def __init__(
-        self, n_features, n_expansion, n_outputs, *, channels=(16, 32), kernel_size=5, hidden=64
+        self, n_features, n_expansion, n_outputs, *, channels=(16, 32, 64), kernel_size=7,
+        norm="layer", hidden=64,
     ):
         super().__init__(n_features, n_expansion, n_outputs, hidden)
         if (
@@ -248,17 +252,20 @@ class CNNModule(_WindowModule):
             raise ValueError(f"channels must be a non-empty tuple of ints >= 1; got {channels!r}.")
         self.channels = tuple(int(c) for c in channels)
         self.kernel_size = check_int("kernel_size", kernel_size, 1)
+        self.norm = _check_norm(norm)
         widths = [self.n_channels, *self.channels]
         self.encoder = nn.ModuleList(
-            _SameConv1d(c_in, c_out, self.kernel_size)
+            _ConvNorm(c_in, c_out, self.kernel_size, self.norm)
             for c_in, c_out in zip(widths[:-1], widths[1:])
         )
-        self._build_fusion(3 * self.channels[-1])
+        self._build_fusion(2 * self.channels[-1])
 
     def encode(self, X):
-        for block in self.encoder:
+        for i, block in enumerate(self.encoder):
+            if i:
+                X = F.max_pool1d(X, 2, ceil_mode=True)
             X = block(X)
-        return torch.cat([X.mean(dim=2), X.amax(dim=2), X[:, :, -1]], dim=1)
+        return torch.cat([X.mean(dim=2), X.amax(dim=2)], dim=1)
 
 
 class RecurrentModule(_WindowModule):

@@ -147,7 +147,7 @@ def test_2d_input_is_one_channel(name):
 def test_z_enters_beside_the_window():
     """The fusion layer sees [h, Z]: its input width is the encoding's plus n_expansion."""
     module = CNNModule((CHANNELS, LENGTH), 5, 1, channels=(4,), hidden=6)
-    assert module.fusion[0].in_features == 3 * 4 + 5
+    assert module.fusion[0].in_features == 2 * 4 + 5
     module = RecurrentModule(LENGTH, 5, 1, hidden_size=7)
     assert module.fusion[0].in_features == 7 + 5
     module = TransformerModule(LENGTH, 5, 1, d_model=8, nhead=2)
