@@ -74,6 +74,6 @@ def test_budget_columns_change_their_base_column_as_named():
         if "module" in changes:  # the module's own arguments come first
             named[:0] = [f'{k}="{v}"' if isinstance(v, str) else f"{k}={v}"
                          for k, v in changes["module"].keywords.items()]
-        assert label == f"{base.split(' (')[0]}, " + ", ".join(named)
+        assert label == f"{base}, " + ", ".join(named)
         ref = getattr(reference, "estimator", reference)
         assert (ref.max_epochs, ref.restore_best_weights) == (TINY.max_epochs, True)
