@@ -878,7 +878,6 @@ def ridge_head(A, y, n_outputs, alphas, sample_weight=None, offset=None, n_main=
       previous round's logits), ``temperature = 0`` keeps it unchanged.
     """
     from scipy.optimize import minimize_scalar
-    from scipy.special import log_softmax
 
     n, p = A.shape
     n_main = p if n_main is None else int(n_main)
@@ -927,8 +926,10 @@ def ridge_head(A, y, n_outputs, alphas, sample_weight=None, offset=None, n_main=
     decisions = targets - loo / sw[:, None]  # each row's score by the fit without it
 
     def cross_entropy(t):
-        logp = log_softmax(off + t * decisions, axis=1)
-        return -float(np.average(logp[np.arange(n), labels], weights=w))
+        z = off + t * decisions
+        z = z - z.max(axis=1, keepdims=True)
+        logp = z[np.arange(n), labels] - np.log(np.exp(z).sum(axis=1))  # log_softmax's
+        return -float(w @ logp / total)
 
     bound = 100.0 / max(float(np.abs(decisions).max()), 1e-12)
     found = minimize_scalar(cross_entropy, bounds=(0.0, bound), method="bounded")
