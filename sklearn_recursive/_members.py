@@ -215,6 +215,16 @@ class ContinuedRound(torch.nn.Module):
         self.gate.fill_(1.0)
         return True
 
+    def fits_closed_form(self, n_rows):
+        fits = getattr(self.network, "fits_closed_form", None)
+        return callable(fits) and fits(n_rows)
+
+    def loo_outputs(self):
+        """The network's leave-one-out outputs (the previous round's included: it was the
+        closed-form fit's offset); None when it has none."""
+        loo = getattr(self.network, "loo_outputs", None)
+        return loo() if callable(loo) else None
+
     def features(self, X, Z=None):
         return self.network.features(X, Z)
 
@@ -440,8 +450,32 @@ def _fit_one(task, make_module, seed, train, valid_data, folds, name, first=None
             cache.clear()
 
 
+def _fits_closed_form(make_module, n_rows):
+    """Whether ``make_module``'s module fits ``n_rows`` rows in closed form with exact
+    leave-one-out outputs (`RocketModule`'s ridge head); ``make_module`` makes copies of
+    an initialised module (`initialized_builder`), so that asking costs a copy."""
+    fits = getattr(make_module(), "fits_closed_form", None)
+    return callable(fits) and bool(fits(n_rows))
+
+
 def _fit_nets(task, make_module, seed, train, valid_data, folds, name, all_rows, cache):
     device = task.settings.device
+    if (folds is not None and valid_data is None and cache is not None  # an initialised one
+            and _fits_closed_form(make_module, len(train[0]))):
+        # one fit on all rows: its exact leave-one-out outputs are out of fold (n folds),
+        # and its maps read no target (a closed-form fit trains no layer under them)
+        data = _dataset(train, device)
+        try:
+            net = train_network(make_module, data, None, task.settings, seed=int(seed),
+                                label=name)
+        except DivergenceError as exc:
+            raise DivergenceError(f"member {name!r}: {exc}") from None
+        loo = net.module_.loo_outputs()
+        if loo is not None:
+            feats, _ = _run_sharing(net.module_, data.X, cache)
+            out = task.output_fn(np.asarray(loo, dtype=float))
+            _finite(out, feats, name)
+            return [net], Outputs(out, feats)
     if folds is None:
         data = _dataset(train, device)
         try:

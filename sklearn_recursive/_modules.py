@@ -848,7 +848,7 @@ def _check_alphas(alphas):
 
 
 def ridge_head(A, y, n_outputs, alphas, sample_weight=None, offset=None, n_main=None,
-               other_scales=(1.0,), gram=None):
+               other_scales=(1.0,), gram=None, return_loo=False):
     """A linear head fitted in closed form: ``(coef, intercept, temperature)``.
 
     Ridge regression of the targets on the columns of ``A`` (float64,
@@ -876,6 +876,11 @@ def ridge_head(A, y, n_outputs, alphas, sample_weight=None, offset=None, n_main=
       log-odds, and a temperature fitted on in-sample scores would trust an
       interpolating fit (``p >> n``) without limit.  With an ``offset`` (the
       previous round's logits), ``temperature = 0`` keeps it unchanged.
+
+    With ``return_loo``, a fourth value: every row's output by the fit
+    without that row, ``(n, n_outputs)`` -- the same exact leave-one-out
+    residuals that chose the penalty (regression: ``y - residual``;
+    classification: the logits ``offset + temperature * decision``).
     """
     from scipy.optimize import minimize_scalar
 
@@ -921,9 +926,9 @@ def ridge_head(A, y, n_outputs, alphas, sample_weight=None, offset=None, n_main=
     coef_main = raw_main.T @ weighted - np.outer(mean_A[:n_main], weighted.sum(axis=0))
     coef = np.vstack([coef_main, scale**2 * (other.T @ dual)]).T  # (n_outputs, p)
     intercept = mean_t - coef @ mean_A
+    decisions = targets - loo / sw[:, None]  # each row's output by the fit without it
     if not classify:
-        return coef, intercept, 1.0
-    decisions = targets - loo / sw[:, None]  # each row's score by the fit without it
+        return (coef, intercept, 1.0) + ((off + decisions,) if return_loo else ())
 
     def cross_entropy(t):
         z = off + t * decisions
@@ -933,7 +938,9 @@ def ridge_head(A, y, n_outputs, alphas, sample_weight=None, offset=None, n_main=
 
     bound = 100.0 / max(float(np.abs(decisions).max()), 1e-12)
     found = minimize_scalar(cross_entropy, bounds=(0.0, bound), method="bounded")
-    return coef, intercept, float(found.x)
+    temperature = float(found.x)
+    return (coef, intercept, temperature) + (
+        (off + temperature * decisions,) if return_loo else ())
 
 
 class RocketModule(_WindowModule):
@@ -1119,6 +1126,7 @@ class RocketModule(_WindowModule):
         self.num_features = check_int("num_features", num_features, self.n_kernels)
         self.cache_size = check_int("cache_size", cache_size, 0)
         self._cache = None  # {window bytes: encoding}, between a training pass and release
+        self._loo = None  # leave-one-out outputs of the last closed-form fit
         self.max_dilations_per_kernel = check_int(
             "max_dilations_per_kernel", max_dilations_per_kernel, 1
         )
@@ -1359,9 +1367,10 @@ class RocketModule(_WindowModule):
             digest.update(getattr(self, name).detach().cpu().numpy().tobytes())
         return digest.digest()
 
-    def __getstate__(self):  # pickles and deep copies carry no cache
+    def __getstate__(self):  # pickles and deep copies carry no cache, nor training outputs
         state = self.__dict__.copy()
         state["_cache"] = None
+        state["_loo"] = None
         return state
 
     @torch.no_grad()
@@ -1438,7 +1447,8 @@ class RocketModule(_WindowModule):
         than ``max_closed_form_rows`` (its kernel is ``n x n``): False, and
         the estimators train the head by gradient, as ``head="trained"``.
         """
-        if self.head_fit != "ridge" or y is None or not 3 <= len(y) <= self.max_closed_form_rows:
+        self._loo = None
+        if y is None or not self.fits_closed_form(len(y)):
             return False
         classify = not torch.is_floating_point(y)
         inputs = self._fusion_input(X, Z)
@@ -1456,12 +1466,13 @@ class RocketModule(_WindowModule):
         # as much as the PPVs in the ridge's kernel
         n_other = max(A.shape[1] - self.encoding_size, 1)
         balanced = math.sqrt(self.encoding_size / n_other)
-        coef, intercept, temperature = ridge_head(
+        coef, intercept, temperature, loo = ridge_head(
             A * scale, y.cpu().numpy(), self.n_outputs, self.alphas, weight, off,
             n_main=self.encoding_size,
             other_scales=(1.0, balanced, 10 * balanced, 100 * balanced),
-            gram=self._gram_of(X, inputs[:, : self.encoding_size]),
+            gram=self._gram_of(X, inputs[:, : self.encoding_size]), return_loo=True,
         )
+        self._loo = loo
         device, dtype = self.skip.weight.device, self.skip.weight.dtype
         self.skip.weight.zero_()
         self.skip.weight[:, : A.shape[1]] = torch.as_tensor(temperature * coef * scale,
@@ -1471,6 +1482,20 @@ class RocketModule(_WindowModule):
         self.head.weight.zero_()
         self.head.bias.zero_()
         return True
+
+    def fits_closed_form(self, n_rows):
+        """Whether `fit_closed_form` fits ``n_rows`` rows (else it declines)."""
+        return self.head_fit == "ridge" and 3 <= n_rows <= self.max_closed_form_rows
+
+    def loo_outputs(self):
+        """The last `fit_closed_form`'s leave-one-out outputs: ``(n, n_outputs)`` float64.
+
+        Each training row's output (logits, for class targets) by the ridge
+        fitted without that row, offset included: the exact out-of-fold
+        outputs of n folds, which the estimators use instead of fitting
+        fold networks.  None before a closed-form fit.
+        """
+        return getattr(self, "_loo", None)
 
     def forward(self, X, Z=None):
         if not bool(self.head.weight.any()):  # a closed-form fit zeroes it: skip the maps

@@ -600,12 +600,14 @@ def test_rocket_estimator_transforms_each_window_once_a_fit(monkeypatch, head):
     assert rows == [2, 2, 30], rows
     modules = [next(m for m in net.module_.modules() if isinstance(m, RocketModule))
                for round_ in est.rounds_ for net in round_.nets]
-    assert len(modules) == 9
+    per_round = 1 if head == "ridge" else 3  # the ridge: one fit, leave-one-out outputs
+    assert len(modules) == 3 * per_round
     for module in modules[1:]:
         for name in RocketModule._FIXED + ("example_draw",):
             torch.testing.assert_close(getattr(module, name), getattr(modules[0], name),
                                        rtol=0, atol=0)
-    assert not torch.equal(modules[3].fusion[0].weight, modules[6].fusion[0].weight)
+    assert not torch.equal(modules[per_round].fusion[0].weight,
+                           modules[2 * per_round].fusion[0].weight)
 
 
 def test_init_memo_pickles_empty():
@@ -763,7 +765,8 @@ def test_timeseries_preset_multiverse(task):
     rockets = [nets[0].module_ for nets in mv.rounds_[0].members]
     assert all(isinstance(m, RocketModule) for m in rockets)
     assert len({m.cache_key() for m in rockets}) == 3  # three transforms
-    assert all(len(nets) == 2 for nets in mv.rounds_[0].members)  # cv=2: 2 fold nets each
+    # cv=2: one ridge fit each, its leave-one-out outputs out of fold
+    assert all(len(nets) == 1 for nets in mv.rounds_[0].members)
     pred = mv.predict(X_test)
     assert pred.shape == (10,)
     if task == "classification":
@@ -836,6 +839,31 @@ def test_ridge_head_regression_and_offsets():
     np.testing.assert_allclose(
         ridge_head(A, y, 2, [1.0], sample_weight=weights)[0],
         ridge_head(*twice, 2, [1.0])[0], rtol=1e-6, atol=1e-9)
+
+
+def test_ridge_head_leave_one_out_outputs_are_refits_without_the_row():
+    """``return_loo``: each row's output is what the ridge fitted without that row gives it
+    (one penalty, so that the refits choose no other), with the offset and, for a
+    classifier, the temperature of the fit on all rows."""
+    from sklearn_recursive._modules import ridge_head
+
+    rng = np.random.default_rng(3)
+    A = rng.standard_normal((15, 40))  # more columns than rows: the kernel form
+    y = A[:, :2] @ np.array([[1.0], [-1.0]]) + 0.3 * rng.standard_normal((15, 1))
+    offset = rng.standard_normal((15, 1))
+    labels = rng.integers(0, 3, 15)
+    for target, n_out, off in ((y, 1, offset), (labels, 3, None)):
+        *_, temperature, loo = ridge_head(A, target, n_out, [2.0], offset=off,
+                                          return_loo=True)
+        for i in range(15):
+            keep = np.arange(15) != i
+            coef, intercept, _ = ridge_head(
+                A[keep], target[keep], n_out, [2.0],
+                offset=None if off is None else off[keep])
+            decision = A[i] @ coef.T + intercept
+            expected = (off[i] + decision if off is not None
+                        else temperature * decision)
+            np.testing.assert_allclose(loo[i], expected, rtol=1e-6, atol=1e-8)
 
 
 @pytest.mark.parametrize("linear_window", [True, False, "auto"])
@@ -947,17 +975,22 @@ def test_rocket_estimator_fits_in_closed_form(classifier):
     np.testing.assert_array_equal(Est(**params).fit(X, y).predict(X), est.predict(X))
 
 
-def test_rocket_predictions_transform_each_window_once(monkeypatch):
-    """Predicting runs every fold net of every round, and they share the member's
-    transform: each new window (and the zero rows that pad the chunk, alike) is transformed
-    once, and the predictions are those of the networks run one by one."""
+@pytest.mark.parametrize("head", ["ridge", "trained"])
+def test_rocket_predictions_transform_each_window_once(monkeypatch, head):
+    """Predicting runs every network of every round (one a round with the ridge head, one
+    per fold trained), and they share the member's transform: each new window (and the
+    zero rows that pad the chunk, alike) is transformed once, and the predictions are
+    those of the networks run one by one."""
     from sklearn_recursive import _expansion as expansion
 
     X, y = toy_windows(30, seed=0)
     X_new, _ = toy_windows(7, seed=1)
     est = RecurrentExpansionClassifier(
-        module=functools.partial(RocketModule, **SMALL["rocket"]), n_rounds=3,
-        n_components=4, cv=3, n_iter_no_change=100, device="cpu", random_state=0).fit(X, y)
+        module=functools.partial(RocketModule, **SMALL["rocket"], head=head), n_rounds=3,
+        n_components=4, cv=3, max_epochs=3, n_iter_no_change=100, device="cpu",
+        random_state=0).fit(X, y)
+    n_nets = sum(len(round_.nets) for round_ in est.rounds_)
+    assert n_nets == (3 if head == "ridge" else 9)
     rows = count_transformed_rows(monkeypatch)
     staged = list(est.staged_predict_proba(X_new))
     assert rows == [8], rows  # 7 windows and one zero row
@@ -967,7 +1000,31 @@ def test_rocket_predictions_transform_each_window_once(monkeypatch):
     monkeypatch.setattr(expansion, "share_caches_by_key", lambda modules, pool: [])
     for pooled, alone in zip(staged, est.staged_predict_proba(X_new)):
         np.testing.assert_array_equal(pooled, alone)
-    assert len(rows) == 1 + 9
+    assert len(rows) == 1 + n_nets
+
+
+def test_rocket_cross_fitting_is_the_ridge_leave_one_out():
+    """With ``cv``, a ridge-headed rocket member fits one network a round on all rows, and
+    its out-of-fold outputs, which score and choose the rounds, are the ridge's exact
+    leave-one-out outputs (n folds instead of ``cv``); a trained head fits ``cv`` fold
+    networks."""
+    from scipy.special import softmax
+    from sklearn.metrics import log_loss
+
+    X, y = toy_windows(30, seed=0)
+    est = RecurrentExpansionClassifier(
+        module=functools.partial(RocketModule, **SMALL["rocket"]), n_rounds=2,
+        n_components=4, cv=3, device="cpu", random_state=0).fit(X, y)
+    for round_, record in zip(est.rounds_, est.history_):
+        (net,) = round_.nets
+        loo = net.module_.loo_outputs()
+        assert loo.shape == (30, 2)
+        assert record["valid_loss"] == pytest.approx(log_loss(y, softmax(loo, axis=1)),
+                                                     rel=1e-6)
+    trained = RecurrentExpansionClassifier(
+        module=functools.partial(RocketModule, **SMALL["rocket"], head="trained"),
+        n_rounds=1, n_components=4, cv=3, max_epochs=2, device="cpu", random_state=0).fit(X, y)
+    assert len(trained.rounds_[0].nets) == 3
 
 
 class _ForgetfulMemo(dict):
