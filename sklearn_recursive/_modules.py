@@ -993,7 +993,10 @@ class RocketModule(_WindowModule):
       layer as built; ``Linear(maps)`` is zeroed): random features, as the
       kernels.  On the six classification sets aeon ships, this head is
       level with aeon's MiniRocket (`docs/multiverse.md`) at a fraction of
-      the trained head's time.
+      the trained head's time.  The fit also gives every row's exact
+      leave-one-out output (`loo_outputs`): the estimators' cross-fitting
+      uses them as the out-of-fold outputs and fits this member once a
+      round on all rows, not once per fold.
     * ``"trained"``: the whole fusion (maps, ``Linear(maps)`` and the skip,
       zero at the start) trained by gradient descent with the network's
       loss, as every other member.  The estimators select the epoch by held-

@@ -412,6 +412,10 @@ _COMMON_PARAMS_DOC = """
         which choose ``best_round_``. An int gives a shuffled K-fold seeded
         by ``random_state``, stratified for classifiers (unless no class has
         k rows). Same-shaped MLP fold networks train as one stacked model.
+        A network fitted in closed form with exact leave-one-out outputs (the
+        ``"rocket"`` member's ridge head) fits once on all rows instead: its
+        leave-one-out outputs are the out-of-fold predictions (n folds, for
+        the price of one fit) and its maps read no target.
         None: in-sample IMTs, by the network that trained on them, as in the
         original method; ``early_stopping`` then holds out
         ``validation_fraction`` of the rows, and a round costs one fit
