@@ -460,32 +460,23 @@ def _fits_closed_form(make_module, n_rows):
 
 def _fit_nets(task, make_module, seed, train, valid_data, folds, name, all_rows, cache):
     device = task.settings.device
-    if (folds is not None and valid_data is None and cache is not None  # an initialised one
-            and _fits_closed_form(make_module, len(train[0]))):
-        # one fit on all rows: its exact leave-one-out outputs are out of fold (n folds),
-        # and its maps read no target (a closed-form fit trains no layer under them)
-        data = _dataset(train, device)
-        try:
-            net = train_network(make_module, data, None, task.settings, seed=int(seed),
-                                label=name)
-        except DivergenceError as exc:
-            raise DivergenceError(f"member {name!r}: {exc}") from None
-        loo = net.module_.loo_outputs()
-        if loo is not None:
-            feats, _ = _run_sharing(net.module_, data.X, cache)
-            out = task.output_fn(np.asarray(loo, dtype=float))
-            _finite(out, feats, name)
-            return [net], Outputs(out, feats)
-    if folds is None:
+    # with folds, a module fitted in closed form on all rows gives exact leave-one-out
+    # outputs, out of fold (n folds); its maps read no target (no layer under them trains)
+    loo_fit = (folds is not None and valid_data is None and cache is not None  # initialised
+               and _fits_closed_form(make_module, len(train[0])))
+    if folds is None or loo_fit:
         data = _dataset(train, device)
         try:
             net = train_network(make_module, data, valid_data, task.settings, seed=int(seed),
                                 label=name)
         except DivergenceError as exc:
             raise DivergenceError(f"member {name!r}: {exc}") from None
-        feats, out = _run_sharing(net.module_, data.X, cache)
-        _finite(out, feats, name)
-        return [net], Outputs(task.output_fn(out), feats)
+        loo = net.module_.loo_outputs() if loo_fit else None
+        if folds is None or loo is not None:
+            feats, out = _run_sharing(net.module_, data.X, cache)
+            out = task.output_fn(out if loo is None else np.asarray(loo, dtype=float))
+            _finite(out, feats, name)
+            return [net], Outputs(out, feats)
     if len(folds) > 1 and _stackable(make_module):
         try:
             nets = _train_folds(task, [make_module], [seed], [name], train, valid_data,
