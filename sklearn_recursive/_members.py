@@ -216,8 +216,7 @@ class ContinuedRound(torch.nn.Module):
         return True
 
     def fits_closed_form(self, n_rows):
-        fits = getattr(self.network, "fits_closed_form", None)
-        return callable(fits) and fits(n_rows)
+        return fits_closed_form(self.network, n_rows)
 
     def loo_outputs(self):
         """The network's leave-one-out outputs (the previous round's included: it was the
@@ -450,11 +449,10 @@ def _fit_one(task, make_module, seed, train, valid_data, folds, name, first=None
             cache.clear()
 
 
-def _fits_closed_form(make_module, n_rows):
-    """Whether ``make_module``'s module fits ``n_rows`` rows in closed form with exact
-    leave-one-out outputs (`RocketModule`'s ridge head); ``make_module`` makes copies of
-    an initialised module (`initialized_builder`), so that asking costs a copy."""
-    fits = getattr(make_module(), "fits_closed_form", None)
+def fits_closed_form(module, n_rows):
+    """Whether ``module`` fits ``n_rows`` rows in closed form with exact leave-one-out
+    outputs (`RocketModule`'s ridge head; its ``fits_closed_form``)."""
+    fits = getattr(module, "fits_closed_form", None)
     return callable(fits) and bool(fits(n_rows))
 
 
@@ -462,8 +460,9 @@ def _fit_nets(task, make_module, seed, train, valid_data, folds, name, all_rows,
     device = task.settings.device
     # with folds, a module fitted in closed form on all rows gives exact leave-one-out
     # outputs, out of fold (n folds); its maps read no target (no layer under them trains)
+    # (make_module copies an initialised module, `initialized_builder`: asking costs a copy)
     loo_fit = (folds is not None and valid_data is None and cache is not None  # initialised
-               and _fits_closed_form(make_module, len(train[0])))
+               and fits_closed_form(make_module(), len(train[0])))
     if folds is None or loo_fit:
         data = _dataset(train, device)
         try:

@@ -1308,7 +1308,7 @@ class RocketModule(_WindowModule):
             self._remember(X, H)
             if (self.head_fit == "ridge" and X.device.type == "cpu"
                     and len(X) <= self.max_closed_form_rows):
-                # the ridge heads of the fold networks fit subsets of these rows
+                # the member's ridge fits read these rows, or a subset (a holdout's)
                 keys = {}
                 for i, row in enumerate(X.numpy()):
                     keys.setdefault(row.tobytes(), i)
@@ -1323,8 +1323,8 @@ class RocketModule(_WindowModule):
 
     def _gram_of(self, X, H):
         """`_gram` of the windows ``X`` (encodings ``H``): the rows' block of the Gram matrix
-        of the windows that set the biases when the cache holds it (the fold networks of
-        every round fit subsets of them), else computed."""
+        of the windows that set the biases when the cache holds it (every round's ridge
+        fits them, or a subset), else computed."""
         kept = None if self._cache is None else self._cache.get(_GRAM)
         if kept is not None and X.device.type == "cpu":
             keys, G = kept
