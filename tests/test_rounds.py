@@ -7,6 +7,7 @@ from functools import partial
 import numpy as np
 import pytest
 
+from sklearn_recursive import RecurrentExpansionClassifier
 from sklearn_recursive._members import (
     PRESETS,
     MemberSpec,
@@ -315,3 +316,20 @@ def test_numbered_duplicates_do_not_take_a_given_name():
     specs = resolve_members(["mlp", ("mlp_0", "cnn"), "mlp"], mlp_spec((8,)), (8,))
     names = [spec.name for spec in specs]
     assert len(set(names)) == 3 and names[1] == "mlp_0"
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_classifier_round_loss_and_score_are_scikit_learns(dtype, weighted):
+    # the rounds' loss and accuracy skip scikit-learn's validation; same values
+    from sklearn.metrics import accuracy_score, log_loss
+
+    rng = np.random.default_rng(0)
+    yhat = rng.dirichlet(np.ones(4), size=50).astype(dtype)
+    yhat[:5] = np.eye(4, dtype=dtype)[[1, 2, 3, 0, 1]]  # confident misses: clipped
+    y = rng.integers(0, 4, size=50)
+    w = rng.uniform(0.1, 2.0, size=50) if weighted else None
+    clf = RecurrentExpansionClassifier()
+    expected = log_loss(y, yhat, labels=np.arange(4), sample_weight=w)
+    assert clf._round_loss(y, yhat, w) == pytest.approx(expected, rel=1e-12)
+    assert clf._round_score(y, yhat, w) == accuracy_score(y, yhat.argmax(1), sample_weight=w)

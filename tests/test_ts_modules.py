@@ -341,6 +341,11 @@ def test_rocket_convolution_is_the_kernels(channels):
         torch.testing.assert_close(module._convolve(X, i), expected, rtol=1e-5, atol=1e-5)
         torch.testing.assert_close(module._convolve(X[2:3], i), module._convolve(X, i)[2:3],
                                    rtol=0, atol=0)
+        # paired (fit_biases): kernel k on row k only, the same values as the full output
+        rows = torch.randint(0, len(X), (84,))
+        full = module._convolve(X, i)[rows, torch.arange(84)]
+        torch.testing.assert_close(module._convolve(X[rows], i, paired=True), full,
+                                   rtol=0, atol=0)
 
 
 def test_rocket_ppv_counts_the_valid_part():
