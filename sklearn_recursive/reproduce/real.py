@@ -51,6 +51,10 @@ CANDIDATES = {
     "defaults + max_epochs=300, n_iter_no_change=30": {"max_epochs": 300,
                                                        "n_iter_no_change": 30},
     "defaults + combine_rounds=mean": {"combine_rounds": "mean"},
+    # small-data training recipes (lead 4): more steps per epoch, a larger step, patience
+    "defaults + batch_size=32": {"batch_size": 32},
+    "defaults + lr=3e-3": {"lr": 3e-3},
+    "defaults + n_iter_no_change=30": {"n_iter_no_change": 30},
     "defaults + round_init=random, combine_rounds=mean": {"round_init": "random",
                                                           "combine_rounds": "mean"},
     "defaults + round_init=random, combine_rounds=mean, round_selection=best": {
