@@ -146,10 +146,13 @@ def _member_net(module, settings, valid, label):
 
 
 def _mlp(module):
-    """The `MLPModule` itself, or the one a `ContinuedRound` wraps (else None)."""
+    """The `MLPModule` itself, or the one a `ContinuedRound` wraps (else None; also for a
+    `ContinuedRound` with expansion noise, which the stacked forward does not draw)."""
     from ._members import ContinuedRound
 
     if type(module) is ContinuedRound:
+        if module.noise:
+            return None
         module = module.network
     return module if type(module) is MLPModule else None
 

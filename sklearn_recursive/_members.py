@@ -153,6 +153,7 @@ class MemberTask:
     link: str = "identity"
     fold_stopping: bool = False
     memo: object = None
+    expansion_noise: float = 0.0
 
 
 class ContinuedRound(torch.nn.Module):
@@ -171,15 +172,29 @@ class ContinuedRound(torch.nn.Module):
     on validation rows (`keep_initial_if_better`) then keeps the round where
     validation improves. ``network`` is any module of the contract; its
     feature maps are the round's maps.
+
+    ``noise`` > 0: in training, the expansion the network reads gets Gaussian
+    noise of standard deviation ``noise * noise_std`` (``noise_std``: one
+    value per column of ``Z``, its standard deviation over the training rows),
+    drawn from the module's own generator (seeded when it is built); the
+    previous prediction the output starts from is read without noise.
     """
 
-    def __init__(self, network, n_outputs, link="identity"):
+    def __init__(self, network, n_outputs, link="identity", noise=0.0, noise_std=None):
         super().__init__()
         if link not in ("identity", "log"):
             raise ValueError(f"link must be 'identity' or 'log'; got {link!r}.")
         self.network = network
         self.n_outputs = int(n_outputs)
         self.link = link
+        self.noise = float(noise)
+        self._noise_generator = None  # built on first use, on Z's device; never pickled
+        if self.noise:
+            if noise_std is None:
+                raise ValueError("noise > 0 needs noise_std, one value per column of Z.")
+            self.register_buffer("noise_std", torch.as_tensor(noise_std, dtype=torch.float32))
+            # from the generator the module is built under (`seeded_build`): reproducible
+            self.noise_seed = int(torch.randint(0, 2**62, ()))
         head = getattr(network, "head", None)
         if isinstance(head, torch.nn.Linear) and head.out_features == self.n_outputs:
             # a zero output layer: the correction starts at 0 and learns at full speed
@@ -198,8 +213,24 @@ class ContinuedRound(torch.nn.Module):
             return torch.log(previous.clamp_min(torch.finfo(previous.dtype).tiny))
         return previous
 
+    def _network_expansion(self, Z):
+        """``Z`` as the network reads it: with the training noise while training."""
+        if not (self.training and self.noise) or Z is None or not Z.shape[1]:
+            return Z
+        generator = self._noise_generator
+        if generator is None or generator.device != Z.device:
+            generator = torch.Generator(device=Z.device).manual_seed(self.noise_seed)
+            self._noise_generator = generator
+        eps = torch.randn(Z.shape, generator=generator, device=Z.device, dtype=Z.dtype)
+        return Z + (self.noise * self.noise_std.to(Z.dtype)) * eps
+
+    def __getstate__(self):  # pickles and copies start a fresh noise generator
+        state = self.__dict__.copy()
+        state["_noise_generator"] = None
+        return state
+
     def forward(self, X, Z=None):
-        return self.base(Z) + self.gate * self.network(X, Z)
+        return self.base(Z) + self.gate * self.network(X, self._network_expansion(Z))
 
     @torch.no_grad()
     def fit_closed_form(self, X, Z=None, y=None, sample_weight=None):
@@ -228,18 +259,25 @@ class ContinuedRound(torch.nn.Module):
         return self.network.features(X, Z)
 
     def features_and_output(self, X, Z=None):
-        maps, out = features_and_output(self.network, X=X, Z=Z)
+        maps, out = features_and_output(self.network, X=X, Z=self._network_expansion(Z))
         return maps, self.base(Z) + self.gate * out
 
 
-def build_continued(build, link, n_features, n_expansion, n_outputs):
+def build_continued(build, link, n_features, n_expansion, n_outputs, noise=0.0,
+                    noise_std=None):
     """``ContinuedRound(build(n_features, n_expansion, n_outputs))``; picklable builder."""
     if n_expansion < n_outputs:
         raise ValueError(
             f"a continued round needs the previous prediction in Z ({n_outputs} columns); "
             f"Z has {n_expansion}."
         )
-    return ContinuedRound(build(n_features, n_expansion, n_outputs), n_outputs, link)
+    return ContinuedRound(build(n_features, n_expansion, n_outputs), n_outputs, link,
+                          noise=noise, noise_std=noise_std)
+
+
+def expansion_std(Z):
+    """Each column's standard deviation over the rows of ``Z`` (the noise's unit)."""
+    return np.asarray(Z, dtype=np.float64).std(axis=0).astype(np.float32)
 
 
 def _finite(out, feats, name):
@@ -312,19 +350,24 @@ def _fit_group(task, specs, seeds, train, valid, folds, continued=False, first_s
     X, Z = train[:2]
     device = task.settings.device
     valid_data = None if valid is None else _dataset(valid, device)
-    builds = [partial(build_continued, spec.build, task.link) if continued else spec.build
+    noise = task.expansion_noise if continued else 0.0
+    builds = [partial(build_continued, spec.build, task.link, noise=noise,
+                      noise_std=expansion_std(Z) if noise else None) if continued else spec.build
               for spec in specs]
     builders = [partial(build, input_shape(X), Z.shape[1], task.n_outputs) for build in builds]
     names = ", ".join(repr(spec.name) for spec in specs)
     try:
-        if len(specs) > 1:
+        if len(specs) > 1 and not noise:  # (the stacked model draws no expansion noise)
             return _fit_stacked(task, builders, seeds, train, valid_data, specs, folds)
-        first = None
-        if first_seeds is not None:  # the member's round-0 module, as round 0 built it
-            first = (partial(specs[0].build, input_shape(X), 0, task.n_outputs),
-                     int(first_seeds[0]))
-        return [_fit_one(task, builders[0], seeds[0], train, valid_data, folds, specs[0].name,
-                         first)]
+        fitted = []
+        for i, spec in enumerate(specs):
+            first = None
+            if first_seeds is not None:  # the member's round-0 module, as round 0 built it
+                first = (partial(spec.build, input_shape(X), 0, task.n_outputs),
+                         int(first_seeds[i]))
+            fitted.append(_fit_one(task, builders[i], seeds[i], train, valid_data, folds,
+                                   spec.name, first))
+        return fitted
     except DivergenceError as exc:
         if "member" in str(exc):
             raise

@@ -70,6 +70,7 @@ class _BaseRecurrentExpansion(BaseEstimator):
         "round_init": [StrOptions({"previous", "random"})],
         "round_selection": [StrOptions({"best", "one_se"})],
         "combine_rounds": [StrOptions({"last", "mean"})],
+        "expansion_noise": [Interval(Real, 0, None, closed="left")],
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "n_iter_no_change": [IntInterval(1, None, closed="left")],
@@ -97,6 +98,7 @@ class _BaseRecurrentExpansion(BaseEstimator):
         round_init="previous",
         round_selection="one_se",
         combine_rounds="last",
+        expansion_noise=0.0,
         early_stopping=True,
         validation_fraction=0.1,
         n_iter_no_change=10,
@@ -120,6 +122,7 @@ class _BaseRecurrentExpansion(BaseEstimator):
         self.round_init = round_init
         self.round_selection = round_selection
         self.combine_rounds = combine_rounds
+        self.expansion_noise = expansion_noise
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
@@ -254,7 +257,8 @@ class _BaseRecurrentExpansion(BaseEstimator):
             verbose=self.verbose,
         )
         return MemberTask(settings, self._output_fn, n_outputs, self._link,
-                          fold_stopping=self.early_stopping and self.cv is not None)
+                          fold_stopping=self.early_stopping and self.cv is not None,
+                          expansion_noise=float(self.expansion_noise))
 
     def _chain(self, n_outputs, device):
         return Chain(
@@ -323,6 +327,12 @@ class _BaseRecurrentExpansion(BaseEstimator):
         members as the `RoundPlan`.
         """
         hidden = _check_hidden_layer_sizes(self.hidden_layer_sizes)
+        if self.expansion_noise and self.round_init != "previous":
+            raise ValueError(
+                f"expansion_noise={self.expansion_noise} needs round_init='previous' (the "
+                "noise perturbs what a continued round's network reads, not the previous "
+                f"prediction it starts from); got round_init={self.round_init!r}."
+            )
         device = resolve_device(self.device)
         X, y = self._validate_fit_data(X, y)
         X = self._network_input(X, reset=True)
@@ -491,6 +501,17 @@ _COMMON_PARAMS_DOC = """
         ``predict`` mean the same either way (``predict`` is the last
         staged prediction at ``best_round_``). Rounds vary most, and their
         mean gains most, with ``round_init="random"``.
+
+    expansion_noise : float, default=0.0
+        With ``round_init="previous"``: in training, Gaussian noise of standard
+        deviation ``expansion_noise`` times each column's standard deviation
+        over the training rows is added to the expansion ``Z`` that a round's
+        network reads (feature maps and previous predictions); the previous
+        prediction the round starts from, validation and prediction read ``Z``
+        as it is. A regulariser against a round that copies what the
+        expansion carries of ``y`` (the issue's lead 3; ``docs/real_data.md``
+        has what it did). 0 turns it off. Members with noise train one by
+        one, not stacked.
 
     early_stopping : bool, default=True
         Without ``cv``: hold out ``validation_fraction`` of the rows

@@ -248,3 +248,89 @@ def test_a_head_without_bias_is_zeroed():
     module = ContinuedRound(net, n_outputs=2)
     X, Z = torch.randn(5, 3), torch.randn(5, 4)
     assert torch.equal(module(X, Z), Z[:, -2:])
+
+
+# ----------------------------------------------------------------------------
+# expansion_noise: noise on the expansion a continued round's network reads
+
+
+def _noisy_round(seed=0, noise=0.5):
+    torch.manual_seed(seed)
+    std = np.array([1.0, 2.0, 0.0, 1.0, 1.0], dtype=np.float32)  # column 2: constant, no noise
+    module = build_continued(lambda a, b, c: MLPModule(a, b, c, (8,)), "identity", 4, 5, 2,
+                             noise=noise, noise_std=std)
+    torch.nn.init.normal_(module.network.head.weight)  # a correction that reads Z
+    return module
+
+
+def test_expansion_noise_only_in_training_and_never_on_the_base():
+    torch.manual_seed(1)
+    X, Z = torch.randn(16, 4), torch.randn(16, 5)
+    module = _noisy_round()
+    clean = _noisy_round(noise=0.0)
+    clean.load_state_dict({k: v for k, v in module.state_dict().items() if k != "noise_std"})
+    module.eval(), clean.eval()
+    torch.testing.assert_close(module(X, Z), clean(X, Z), rtol=0, atol=0)
+    module.train(), clean.train()
+    noisy = module._network_expansion(Z)
+    assert not torch.equal(noisy, Z)
+    torch.testing.assert_close(noisy[:, 2], Z[:, 2], rtol=0, atol=0)  # a zero-std column
+    ratio = ((noisy - Z).std(dim=0) / torch.tensor([1.0, 2.0, 1.0, 1.0, 1.0]))[[0, 1, 3, 4]]
+    assert ((ratio > 0.25) & (ratio < 1.0)).all()  # noise * std, with 16 draws a column
+    assert not torch.equal(module(X, Z), clean(X, Z))
+    torch.testing.assert_close(module.base(Z), Z[:, -2:], rtol=0, atol=0)
+
+
+def test_expansion_noise_is_seeded_by_the_build_and_pickles():
+    Z = torch.randn(8, 5)
+    a, b = _noisy_round(seed=3), _noisy_round(seed=3)
+    a.train(), b.train()
+    torch.testing.assert_close(a._network_expansion(Z), b._network_expansion(Z), rtol=0, atol=0)
+    copy = pickle.loads(pickle.dumps(a))  # a fresh generator: the first draw again
+    assert copy._noise_generator is None
+    fresh = _noisy_round(seed=3).train()
+    torch.testing.assert_close(copy._network_expansion(Z), fresh._network_expansion(Z),
+                               rtol=0, atol=0)
+    assert not torch.equal(_noisy_round(seed=4).train()._network_expansion(Z),
+                           _noisy_round(seed=3).train()._network_expansion(Z))
+
+
+@pytest.mark.parametrize("Estimator, data", [
+    (RecurrentExpansionRegressor, noisy_regression),
+    (RecurrentExpansionClassifier, noisy_classification),
+])
+def test_expansion_noise_estimator_deterministic_pickles_and_stages(Estimator, data):
+    X, y = data(n=200)
+    kwargs = dict(n_rounds=3, max_epochs=15, cv=3, expansion_noise=0.5)
+    a = fast(Estimator, **kwargs).fit(X, y)
+    b = fast(Estimator, **kwargs).fit(X, y)
+    plain = fast(Estimator, **{**kwargs, "expansion_noise": 0.0}).fit(X, y)
+    method = "predict" if Estimator is RecurrentExpansionRegressor else "predict_proba"
+    np.testing.assert_array_equal(getattr(a, method)(X), getattr(b, method)(X))
+    later = a.rounds_[1].nets
+    assert all(type(n.module_) is ContinuedRound and n.module_.noise == 0.5 for n in later)
+    # round 0 reads no expansion: the same as without noise; round 1 differs
+    np.testing.assert_array_equal(next(getattr(a, "staged_" + method)(X)),
+                                  next(getattr(plain, "staged_" + method)(X)))
+    assert a.history_[1]["valid_loss"] != plain.history_[1]["valid_loss"]
+    loaded = pickle.loads(pickle.dumps(a))
+    np.testing.assert_array_equal(getattr(loaded, method)(X), getattr(a, method)(X))
+    staged = list(getattr(a, "staged_" + method)(X))
+    np.testing.assert_array_equal(staged[a.best_round_], getattr(a, method)(X))
+
+
+def test_expansion_noise_needs_continued_rounds_and_is_not_negative(regression_data):
+    X, y = regression_data
+    with pytest.raises(ValueError, match="expansion_noise=0.5 needs round_init='previous'"):
+        fast(RecurrentExpansionRegressor, expansion_noise=0.5, round_init="random").fit(X, y)
+    with pytest.raises(InvalidParameterError, match="expansion_noise"):
+        fast(RecurrentExpansionRegressor, expansion_noise=-0.1).fit(X, y)
+
+
+def test_multiverse_members_with_expansion_noise_train_one_by_one():
+    X, y = noisy_regression(n=150)
+    est = fast(RecurrentExpansionRegressor, n_rounds=2, max_epochs=10, expansion_noise=0.3)
+    mv = MultiverseRE(est, members=2, batched="auto", random_state=0).fit(X, y)
+    assert all(n.module_.noise == 0.3 for n in mv.rounds_[1].nets)
+    again = MultiverseRE(est, members=2, batched="auto", random_state=0).fit(X, y)
+    np.testing.assert_array_equal(mv.predict(X), again.predict(X))

@@ -55,6 +55,9 @@ CANDIDATES = {
     "defaults + batch_size=32": {"batch_size": 32},
     "defaults + lr=3e-3": {"lr": 3e-3},
     "defaults + n_iter_no_change=30": {"n_iter_no_change": 30},
+    # a leak the next round cannot copy (lead 3): noise on the expansion in training
+    "defaults + expansion_noise=0.3": {"expansion_noise": 0.3},
+    "defaults + expansion_noise=1": {"expansion_noise": 1.0},
     "defaults + round_init=random, combine_rounds=mean": {"round_init": "random",
                                                           "combine_rounds": "mean"},
     "defaults + round_init=random, combine_rounds=mean, round_selection=best": {
