@@ -805,6 +805,9 @@ class InceptionModule(_WindowModule):
 # MiniRocket's 84 kernels: length 9, weights -1 except three weights of 2.
 _ROCKET_INDICES = tuple(itertools.combinations(range(9), 3))
 _ROCKET_TAPS = {}  # device -> the three (84,) index tensors of _ROCKET_INDICES' taps
+_GOLDEN = (math.sqrt(5) + 1) / 2
+# `RocketModule`'s key in its cache of the Gram matrix of the windows that set its biases
+_GRAM = "gram"
 
 
 def _rocket_taps(device):
@@ -812,9 +815,6 @@ def _rocket_taps(device):
     if taps is None:
         taps = _ROCKET_TAPS[device] = torch.tensor(_ROCKET_INDICES, device=device).unbind(1)
     return taps
-_GOLDEN = (math.sqrt(5) + 1) / 2
-# `RocketModule`'s key in its cache of the Gram matrix of the windows that set its biases
-_GRAM = "gram"
 
 
 def _rocket_dilations(length, num_features, max_dilations_per_kernel):
@@ -1254,7 +1254,7 @@ class RocketModule(_WindowModule):
         """
         d, length = self.dilations[i], self.length
         biases = biases.to(C.dtype)
-        padded = self.padded[i]
+        padded = self.padded[i]  # every other kernel, or all of them (`__init__`)
         first = int(padded[0].logical_not())  # the first padded kernel: 0 or 1
         if bool(padded.all()):
             return self._count_above(C, biases).to(C.dtype) / length
