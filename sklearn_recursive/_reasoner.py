@@ -591,7 +591,8 @@ class RecursiveReasoner(PositionLabels, ModuleOnCPUPickle, BaseEstimator):
     ----------
     n_steps : int, default=20
         Steps of the loop at prediction (with ``form="trm"``: cycles), and
-        the depth trained to when ``train_steps=None``.
+        the depth trained around (``train_steps="auto"``) or to
+        (``train_steps=None``).
         ``predict(X, n_steps=...)`` overrides it, with any number of steps.
     form : {"deepthinking", "trm"}, default="deepthinking"
         The network and its training: ``"deepthinking"`` a
@@ -600,13 +601,16 @@ class RecursiveReasoner(PositionLabels, ModuleOnCPUPickle, BaseEstimator):
         (``n_latent``, ``n_supervision``, ``halt_threshold``).  On 4x4 Sudoku at a CPU
         budget the DeepThinking form solved the most puzzles, and the TRM
         form learned only with ``n_supervision=1`` (``docs/reasoner.md``).
-    train_steps : int, tuple (low, high) or None, default=None
+    train_steps : "auto", int, tuple (low, high) or None, default="auto"
         DeepThinking: the most steps ``T`` of a training batch, ``None``
         meaning ``n_steps``.  TRM: the cycles ``T`` of each supervision
         segment, ``None`` meaning ``max(1, ceil(n_steps / n_supervision))``
         (the last segment then ends about ``n_steps`` cycles deep).  An int
         is a fixed ``T``, a tuple a ``T`` drawn uniformly from ``low..high``
-        (inclusive) for each batch.
+        (inclusive) for each batch.  ``"auto"``: DeepThinking draws ``T``
+        from ``(n_steps // 2, n_steps + n_steps // 2)`` for each batch
+        (on prefix sums, 4 seeds: no overthinking on any, against two of
+        four with a fixed ``T``; ``docs/reasoner.md``); TRM as ``None``.
     backprop_steps : int or None, default=None
         Truncated back-propagation.  DeepThinking: how many of the last steps
         of each loss term carry gradient, ``None`` all of them (see
@@ -740,7 +744,7 @@ class RecursiveReasoner(PositionLabels, ModuleOnCPUPickle, BaseEstimator):
     _parameter_constraints: dict = {
         "n_steps": [IntInterval(1, None, closed="left")],
         "form": [StrOptions({"deepthinking", "trm"})],
-        "train_steps": [IntInterval(1, None, closed="left"), tuple, None],
+        "train_steps": [IntInterval(1, None, closed="left"), tuple, StrOptions({"auto"}), None],
         "backprop_steps": [IntInterval(1, None, closed="left"), None],
         "alpha": [Interval(Real, 0, 1, closed="both")],
         "width": [IntInterval(1, None, closed="left")],
@@ -766,7 +770,7 @@ class RecursiveReasoner(PositionLabels, ModuleOnCPUPickle, BaseEstimator):
         n_steps=20,
         *,
         form="deepthinking",
-        train_steps=None,
+        train_steps="auto",
         backprop_steps=None,
         alpha=1.0,
         width=64,
@@ -812,11 +816,16 @@ class RecursiveReasoner(PositionLabels, ModuleOnCPUPickle, BaseEstimator):
     # Validation
 
     def _check_train_steps(self):
+        """``train_steps`` as the network takes it: None, an int or a ``(low, high)`` tuple."""
         steps = self.train_steps
+        if isinstance(steps, str):  # "auto": T drawn around n_steps (DeepThinking), TRM's own
+            if self.form == "trm":
+                return None
+            return (max(1, self.n_steps // 2), self.n_steps + self.n_steps // 2)
         if isinstance(steps, tuple):
             if not (len(steps) == 2 and all(map(is_int, steps)) and 1 <= steps[0] <= steps[1]):
                 raise ValueError(
-                    "train_steps must be None, a positive int, or a tuple (low, high) of "
+                    "train_steps must be 'auto', None, a positive int, or a tuple (low, high) of "
                     f"ints with 1 <= low <= high; got {steps!r}."
                 )
             steps = (int(steps[0]), int(steps[1]))

@@ -759,3 +759,23 @@ def test_trm_learns_sudoku():
     blank = X_test == 0
     assert (model.predict(one_hot(X_test)) == y_test)[blank].mean() > 0.5
     assert model.history_[-1] < model.history_[0]
+
+
+@pytest.mark.parametrize("form, n_steps, expected", [
+    ("deepthinking", 20, (10, 30)), ("deepthinking", 7, (3, 10)), ("deepthinking", 1, (1, 1)),
+    ("trm", 20, None),
+])
+def test_train_steps_auto_draws_around_n_steps(form, n_steps, expected):
+    # the default: DeepThinking draws T per batch around n_steps; TRM keeps its segments
+    model = RecursiveReasoner(n_steps, form=form)
+    assert model.get_params()["train_steps"] == "auto"
+    assert model._check_train_steps() == expected
+    assert RecursiveReasoner(n_steps, form=form, train_steps=None)._check_train_steps() is None
+
+
+def test_train_steps_auto_reaches_the_network(bits):
+    X, y = bits
+    model = tiny(max_epochs=1, n_steps=4).fit(X, y)
+    assert model.module_.train_steps == (2, 6)
+    draws = {model.module_.draw_steps()[0] for _ in range(200)}
+    assert draws == {2, 3, 4, 5, 6}

@@ -58,7 +58,7 @@ def test_tables_have_the_expected_rows_of_measured_numbers(results, text):
     for b in TINY.test_bits:  # one row per length, a cell per test-time step
         row = _row(text, f"| {b} ({b / TINY.train_bits:g}x) |")
         assert len(re.findall(cell, row)) == len(grid), row
-    for key in ("full recipe", "recall off", "alpha=0", "train_steps=(3, 9)", "unshared",
+    for key in ("full recipe", "recall off", "alpha=0", "train_steps=6: a fixed T", "unshared",
                 "block run once"):
         row = _row(text, f"| {key}")
         assert len(re.findall(cell, row)) >= 2 * len(TINY.ablation_bits) - 2, row

@@ -75,7 +75,7 @@ class ReasoningConfig:
     The full setting takes about 18 minutes on one CPU thread (measured
     2026-12-02 part by part: a prefix-sum fit 99 s and its curves to 640
     steps 55 s per seed, the alpha=0 fit 215 s, the unshared one 101 s, the
-    maze fit 172 s, halting 30 s, speed 40 s; recall off and the random T
+    maze fit 172 s, halting 30 s, speed 40 s; recall off and the fixed T
     not timed), and the sudoku part about 10.5 minutes more (621 s measured
     2026-12-02: per seed TRM 99 s, TRM in one segment 96 s, DeepThinking
     30 s, the feed-forward baseline 63 s, the block once 15 s); with
@@ -97,7 +97,7 @@ class ReasoningConfig:
     epochs: int = 30
     batch: int = 100
     lr: float = 1e-3
-    ablations: tuple = ("recall off", "alpha=0", "random T", "unshared", "once")
+    ablations: tuple = ("recall off", "alpha=0", "fixed T", "unshared", "once")
     ablation_bits: tuple = (16, 64)
     ablation_factor: int = 8  # ablation curves up to ablation_factor * T
     # halting, at max_factor * T steps at most
@@ -340,13 +340,13 @@ def _model(cfg, seed, **params):
 
 def _variants(T):
     """``{key: (label, estimator parameters, unshared depth or None)}`` of the ablations."""
-    low, high = max(1, T // 2), T + T // 2
     return {
         "recall off": ("recall off", dict(recall=False), None),
         "alpha=0": ("alpha=0 (no progressive loss: BPTT through T)", dict(alpha=0.0), None),
-        "random T": (f"train_steps=({low}, {high}) drawn per batch", dict(
-            train_steps=(low, high)), None),
-        "unshared": (f"unshared: {T} distinct blocks (feed-forward)", {}, T),
+        "fixed T": (f"train_steps={T}: a fixed T (not drawn per batch)", dict(
+            train_steps=T), None),
+        # a feed-forward net has its depth and no other: a fixed T
+        "unshared": (f"unshared: {T} distinct blocks (feed-forward)", dict(train_steps=T), T),
         "once": ("block run once (n_steps=1)", dict(n_steps=1), None),
     }
 
@@ -404,7 +404,9 @@ def _extrapolation(cfg, log):
 def _ablations(cfg, log, models):
     T = cfg.steps
     grid = step_grid(T, cfg.ablation_factor)
-    variants = {"full recipe": (f"full recipe (T={T}, alpha=1, recall)", {}, None)}
+    low, high = max(1, T // 2), T + T // 2
+    variants = {"full recipe": (
+        f"full recipe (T drawn from {low}..{high}, alpha=1, recall)", {}, None)}
     variants.update((k, _variants(T)[k]) for k in cfg.ablations)
     res = {"grid": grid, "variants": {}}
     for key, (label, params, depth) in variants.items():
@@ -550,10 +552,12 @@ def _sudoku_models(cfg):
                             f"backprop_steps={grad})",
                             dict(form="trm", n_latent=cfg.sudoku_latent, n_supervision=1,
                                  train_steps=T, backprop_steps=grad), None),
-        "deepthinking": (f"DeepThinking form ({cfg.sudoku_blocks} blocks, progressive loss)",
-                         {}, None),
+        # every form at the depth T (the feed-forward net has no other)
+        "deepthinking": (f"DeepThinking form ({cfg.sudoku_blocks} blocks, progressive loss, "
+                         f"train_steps={T})", dict(train_steps=T), None),
         "feed-forward": (f"feed-forward: {cfg.sudoku_depth} distinct blocks (unshared, "
-                         "trained end to end)", dict(n_steps=cfg.sudoku_depth, alpha=0.0),
+                         "trained end to end)", dict(n_steps=cfg.sudoku_depth, alpha=0.0,
+                                                     train_steps=cfg.sudoku_depth),
                          cfg.sudoku_depth),
         "once": ("DeepThinking block run once (n_steps=1)", dict(n_steps=1), None),
     }
