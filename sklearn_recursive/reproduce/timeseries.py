@@ -55,7 +55,7 @@ from ._suite import (
 
 MINIROCKET = "MiniRocket (aeon)"
 # label -> the built-in module RE uses alone in every round
-MEMBERS = ("fcn", "resnet", "inception", "rocket", "cnn", "gru")
+MEMBERS = ("fcn", "resnet", "inception", "rocket", "cnn", "gru", "lstm", "transformer")
 HMVRE_MEMBERS = ("mlp", "cnn", "gru", "transformer")
 HMVRE = f"HMVRE ({', '.join(HMVRE_MEMBERS)})"
 # label -> the members of a Multiverse RE: the preset and the candidates it was chosen from
