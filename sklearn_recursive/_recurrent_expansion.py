@@ -346,6 +346,12 @@ class _BaseRecurrentExpansion(BaseEstimator):
                     f"2 classes; only class {self.classes_[weighted].tolist()} has any."
                 )
         plan = (plan or RoundPlan()).resolved(self._default_spec(hidden), hidden)
+        if plan.batched is True and self.expansion_noise:
+            raise ValueError(
+                f"batched=True cannot stack members with expansion_noise="
+                f"{self.expansion_noise} (the stacked model draws no noise); use "
+                "batched='auto' or False, or expansion_noise=0."
+            )
         rng = check_random_state(self.random_state)
         # split and fold seeds first, so that they do not depend on n_rounds:
         # fits that differ only in n_rounds share their first rounds.

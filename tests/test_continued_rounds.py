@@ -334,3 +334,10 @@ def test_multiverse_members_with_expansion_noise_train_one_by_one():
     assert all(n.module_.noise == 0.3 for n in mv.rounds_[1].nets)
     again = MultiverseRE(est, members=2, batched="auto", random_state=0).fit(X, y)
     np.testing.assert_array_equal(mv.predict(X), again.predict(X))
+
+
+def test_batched_true_refuses_expansion_noise(regression_data):
+    X, y = regression_data
+    est = fast(RecurrentExpansionRegressor, n_rounds=2, max_epochs=2, expansion_noise=0.3)
+    with pytest.raises(ValueError, match="batched=True cannot stack members with expansion_noise"):
+        MultiverseRE(est, members=2, batched=True, random_state=0).fit(X, y)
