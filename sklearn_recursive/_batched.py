@@ -47,7 +47,6 @@ member's did not), it is left out of that optimizer step, as it would have
 had no such step alone.
 """
 
-import copy
 
 import torch
 
@@ -57,6 +56,7 @@ from ._training import (
     DivergenceError,
     _StopTraining,
     elementwise,
+    initial_state,
     keep_initial_if_better,
     make_net,
     seeded_build,
@@ -470,7 +470,7 @@ def train_stacked(
             sizes = valid_sizes[m]
             batches = member_batches(start, valid_sizes, m)
             loss = sum(b * s for b, s in zip(batches, sizes)) / sum(sizes)  # skorch's mean
-            initial.append((loss, copy.deepcopy(net.module_.state_dict())))
+            initial.append((loss, initial_state(net.module_)))
 
     active = list(range(k))
     for net in nets:

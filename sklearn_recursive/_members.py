@@ -351,9 +351,9 @@ def _fit_group(task, specs, seeds, train, valid, folds, continued=False, first_s
     device = task.settings.device
     valid_data = None if valid is None else _dataset(valid, device)
     noise = task.expansion_noise if continued else 0.0
-    builds = [partial(build_continued, spec.build, task.link, noise=noise,
-                      noise_std=expansion_std(Z) if noise else None) if continued else spec.build
-              for spec in specs]
+    noise_std = expansion_std(Z) if noise else None
+    builds = [partial(build_continued, spec.build, task.link, noise=noise, noise_std=noise_std)
+              if continued else spec.build for spec in specs]
     builders = [partial(build, input_shape(X), Z.shape[1], task.n_outputs) for build in builds]
     names = ", ".join(repr(spec.name) for spec in specs)
     try:

@@ -496,8 +496,7 @@ def train_network(make_module, train_data, valid_data, settings, *, seed, label=
     net.initialize()
     initial = None
     if settings.keep_initial and valid_data is not None:
-        initial = (_loss_on(net, valid_data),
-                   {name: value.clone() for name, value in net.module_.state_dict().items()})
+        initial = (_loss_on(net, valid_data), initial_state(net.module_))
     try:
         if not fit_closed_form(net, train_data, valid_data):
             net.partial_fit(train_data, None)
@@ -693,6 +692,12 @@ def _copy_sharing(module, cache):
     copied = copy.deepcopy(module)
     share_caches(copied, cache)
     return copied
+
+
+def initial_state(module):
+    """A copy of ``module``'s state for `keep_initial_if_better` (cloned tensors: cheaper
+    than a deep copy of the state dict, the same values)."""
+    return {name: value.clone() for name, value in module.state_dict().items()}
 
 
 def keep_initial_if_better(net, initial_loss, initial_state):
