@@ -138,6 +138,32 @@ class MLPModule(nn.Module):
         return maps, self.head(maps)
 
 
+# a window of L steps is read as about this many tokens by the sequence networks
+_AUTO_TOKENS = 32
+
+
+def _check_patch_size(patch_size, length):
+    """Steps per token: ``patch_size``, or ``ceil(length / 32)`` for ``"auto"``."""
+    if isinstance(patch_size, str) and patch_size == "auto":
+        return max(1, math.ceil(length / _AUTO_TOKENS))
+    if not is_int(patch_size) or patch_size < 1:
+        raise ValueError(f'patch_size must be "auto" or an int >= 1; got {patch_size!r}.')
+    return int(patch_size)
+
+
+def _patches(X, patch_size):
+    """Windows ``(n, C, L)`` as tokens ``(n, ceil(L / p), C * p)``.
+
+    Token ``t`` holds steps ``t*p .. t*p + p - 1`` of every channel (the last
+    token zero-padded on the right); ``p = 1`` gives the steps themselves.
+    """
+    n, c, length = X.shape
+    extra = -length % patch_size
+    if extra:
+        X = F.pad(X, (0, extra))
+    return X.unflatten(2, (-1, patch_size)).permute(0, 2, 1, 3).flatten(2)
+
+
 class _WindowModule(nn.Module):
     """Encoder over the window ``X``, then a fusion layer over ``[h, Z]``.
 
@@ -271,9 +297,18 @@ class CNNModule(_WindowModule):
 class RecurrentModule(_WindowModule):
     """GRU or LSTM over the time steps of a window, with ``Z`` joined after.
 
-    The recurrent network reads the window step by step (``n_channels``
-    values per step); its last hidden state ``h`` is the encoding.  Then
-    ``maps = ReLU(Linear([h, Z]))`` and ``outputs = Linear(maps)``.
+    The recurrent network reads the window token by token, a token being
+    ``patch_size`` consecutive steps of every channel (``n_channels *
+    patch_size`` values; one step per token for windows of up to 32 steps);
+    its last hidden state and its hidden states averaged over the tokens,
+    concatenated, are the encoding ``h``.  Then ``maps = ReLU(Linear([h,
+    Z]))`` and ``outputs = Linear(maps)``.
+
+    Measured against the former design (one step per token, the last hidden
+    state alone), as ``RecurrentExpansionClassifier(module="lstm",
+    n_rounds=1)``, defaults otherwise, seed 0, test accuracy: GunPoint (150
+    steps) 0.76 -> 0.96, ArrowHead (251 steps, 36 training series) 0.30 ->
+    0.53 (chance 0.33), with fits 5-10x faster.
 
     Parameters
     ----------
@@ -291,6 +326,10 @@ class RecurrentModule(_WindowModule):
         Width of the recurrent state.
     num_layers : int, default=1
         Number of stacked recurrent layers.
+    patch_size : int or "auto", default="auto"
+        Steps per token.  ``"auto"``: ``ceil(length / 32)``, so that any
+        window is read in at most 32 tokens (a window of up to 32 steps step
+        by step).
     hidden : int, default=64
         Width of the fusion layer, i.e. the number of feature maps.
     """
@@ -304,6 +343,7 @@ class RecurrentModule(_WindowModule):
         cell="gru",
         hidden_size=32,
         num_layers=1,
+        patch_size="auto",
         hidden=64,
     ):
         super().__init__(n_features, n_expansion, n_outputs, hidden)
@@ -312,24 +352,34 @@ class RecurrentModule(_WindowModule):
         self.cell = cell
         self.hidden_size = check_int("hidden_size", hidden_size, 1)
         self.num_layers = check_int("num_layers", num_layers, 1)
+        self.patch_size = _check_patch_size(patch_size, self.length)
         self.encoder = (nn.GRU if cell == "gru" else nn.LSTM)(
-            self.n_channels, self.hidden_size, self.num_layers, batch_first=True
+            self.n_channels * self.patch_size, self.hidden_size, self.num_layers,
+            batch_first=True,
         )
-        self._build_fusion(self.hidden_size)
+        self._build_fusion(2 * self.hidden_size)
 
     def encode(self, X):
-        out, _ = self.encoder(X.transpose(1, 2))  # (n, length, n_channels) in
-        return out[:, -1]
+        out, _ = self.encoder(_patches(X, self.patch_size))  # (n, tokens, C * p) in
+        return torch.cat([out[:, -1], out.mean(dim=1)], dim=1)
 
 
 class TransformerModule(_WindowModule):
     """Small transformer encoder over the time steps of a window.
 
-    Each time step's ``n_channels`` values are embedded linearly into
-    ``d_model`` dimensions, a learned positional embedding is added, a
+    Each token, ``patch_size`` consecutive steps of every channel
+    (``n_channels * patch_size`` values; one step per token for windows of up
+    to 32 steps), is embedded linearly into ``d_model`` dimensions, as
+    PatchTST does (Nie et al. 2023), a learned positional embedding is added, a
     pre-norm ``nn.TransformerEncoder`` (no dropout) runs over the steps and
     its outputs are averaged over time into ``h``.  Then
     ``maps = ReLU(Linear([h, Z]))`` and ``outputs = Linear(maps)``.
+
+    Measured against the former design (one step per token), as
+    ``RecurrentExpansionClassifier(module="transformer", n_rounds=3)``, 3
+    seeds, test accuracy: GunPoint (150 steps) 0.85 -> 0.95, ArrowHead (251
+    steps, 36 training series) 0.45 -> 0.54, at about a quarter of the fit
+    time (``docs/multiverse.md``).
 
     Parameters
     ----------
@@ -349,6 +399,10 @@ class TransformerModule(_WindowModule):
         Number of encoder layers.
     dim_feedforward : int, default=64
         Width of each encoder layer's feed-forward block.
+    patch_size : int or "auto", default="auto"
+        Steps per token.  ``"auto"``: ``ceil(length / 32)``, so that any
+        window is at most 32 tokens (a window of up to 32 steps one token a
+        step).
     hidden : int, default=64
         Width of the fusion layer, i.e. the number of feature maps.
     """
@@ -363,6 +417,7 @@ class TransformerModule(_WindowModule):
         nhead=4,
         num_layers=2,
         dim_feedforward=64,
+        patch_size="auto",
         hidden=64,
     ):
         super().__init__(n_features, n_expansion, n_outputs, hidden)
@@ -374,8 +429,10 @@ class TransformerModule(_WindowModule):
             )
         self.num_layers = check_int("num_layers", num_layers, 1)
         self.dim_feedforward = check_int("dim_feedforward", dim_feedforward, 1)
-        self.embedding = nn.Linear(self.n_channels, self.d_model)
-        self.position = nn.Parameter(torch.empty(self.length, self.d_model))
+        self.patch_size = _check_patch_size(patch_size, self.length)
+        n_tokens = math.ceil(self.length / self.patch_size)
+        self.embedding = nn.Linear(self.n_channels * self.patch_size, self.d_model)
+        self.position = nn.Parameter(torch.empty(n_tokens, self.d_model))
         nn.init.normal_(self.position, std=0.02)
         layer = nn.TransformerEncoderLayer(
             self.d_model,
@@ -391,7 +448,7 @@ class TransformerModule(_WindowModule):
         self._build_fusion(self.d_model)
 
     def encode(self, X):
-        tokens = self.embedding(X.transpose(1, 2)) + self.position
+        tokens = self.embedding(_patches(X, self.patch_size)) + self.position
         return self.encoder(tokens).mean(dim=1)
 
 

@@ -11,6 +11,7 @@ from sklearn_recursive._modules import (
     MLPModule,
     RecurrentModule,
     TransformerModule,
+    _patches,
 )
 
 N, CHANNELS, LENGTH, N_OUTPUTS = 10, 3, 8, 2
@@ -149,9 +150,44 @@ def test_z_enters_beside_the_window():
     module = CNNModule((CHANNELS, LENGTH), 5, 1, channels=(4,), hidden=6)
     assert module.fusion[0].in_features == 2 * 4 + 5
     module = RecurrentModule(LENGTH, 5, 1, hidden_size=7)
-    assert module.fusion[0].in_features == 7 + 5
+    assert module.fusion[0].in_features == 2 * 7 + 5  # the last and the mean hidden state
     module = TransformerModule(LENGTH, 5, 1, d_model=8, nhead=2)
     assert module.fusion[0].in_features == 8 + 5
+
+
+def test_patches_are_consecutive_steps_of_every_channel():
+    X = torch.arange(2 * 2 * 7.0).reshape(2, 2, 7)
+    tokens = _patches(X, 3)
+    assert tokens.shape == (2, 3, 6)  # ceil(7 / 3) tokens of 2 channels x 3 steps
+    torch.testing.assert_close(tokens[1, 1], torch.cat([X[1, 0, 3:6], X[1, 1, 3:6]]))
+    torch.testing.assert_close(tokens[0, 2], torch.tensor([6.0, 0, 0, 13, 0, 0]))  # padded
+    torch.testing.assert_close(_patches(X, 1), X.transpose(1, 2))
+
+
+@pytest.mark.parametrize("name", ["gru", "lstm", "transformer"])
+@pytest.mark.parametrize(("length", "patch_size", "tokens"), [
+    (8, "auto", 8), (32, "auto", 32), (33, "auto", 17), (251, "auto", 32), (10, 4, 3),
+])
+def test_sequence_networks_read_patches(name, length, patch_size, tokens):
+    """A window of L steps is ceil(L / p) tokens of p steps: one step per token up to 32."""
+    module = build(name, (CHANNELS, length), 5, patch_size=patch_size)
+    p = module.patch_size
+    assert -(-length // p) == tokens
+    if name == "transformer":
+        assert module.position.shape[0] == tokens
+        assert module.embedding.in_features == CHANNELS * p
+    else:
+        assert module.encoder.input_size == CHANNELS * p
+    out = module(torch.randn(N, CHANNELS, length), torch.randn(N, 5))
+    assert out.shape == (N, N_OUTPUTS)
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, "all", None])
+def test_patch_size_is_checked(bad):
+    with pytest.raises(ValueError, match="patch_size"):
+        TransformerModule(LENGTH, 0, 1, patch_size=bad)
+    with pytest.raises(ValueError, match="patch_size"):
+        RecurrentModule(LENGTH, 0, 1, patch_size=bad)
 
 
 def test_recurrent_cells():
