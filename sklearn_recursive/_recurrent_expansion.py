@@ -143,8 +143,13 @@ class _BaseRecurrentExpansion(BaseEstimator):
     # function (it travels to joblib workers), set by each task.
     _output_fn = None
 
-    def _round_loss(self, y_enc, yhat, sample_weight=None):
+    @staticmethod
+    def _row_loss(y_enc, yhat):
         raise NotImplementedError
+
+    def _round_loss(self, y_enc, yhat, sample_weight=None):
+        """The (weighted) mean of the per-row losses: what selects and stops the rounds."""
+        return float(np.average(self._row_loss(y_enc, yhat), weights=sample_weight))
 
     def _round_score(self, y_enc, yhat, sample_weight=None):
         raise NotImplementedError
@@ -693,11 +698,6 @@ class RecurrentExpansionRegressor(RegressorMixin, _BaseRecurrentExpansion):
     def _row_loss(y_enc, yhat):
         return np.mean((yhat - y_enc) ** 2, axis=1)
 
-    def _round_loss(self, y_enc, yhat, sample_weight=None):
-        if sample_weight is None:
-            return float(np.mean((yhat - y_enc) ** 2))
-        return float(np.average(np.mean((yhat - y_enc) ** 2, axis=1), weights=sample_weight))
-
     def _round_score(self, y_enc, yhat, sample_weight=None):
         if len(y_enc) < 2:  # R^2 is undefined on a single row
             return np.nan
@@ -809,14 +809,10 @@ class RecurrentExpansionClassifier(ClassifierMixin, _BaseRecurrentExpansion):
 
     @staticmethod
     def _row_loss(y_enc, yhat):
-        return -np.log(np.clip(yhat[np.arange(len(y_enc)), y_enc], 1e-15, None))
-
-    def _round_loss(self, y_enc, yhat, sample_weight=None):
-        # scikit-learn's log_loss (probabilities clipped at the dtype's eps), without its
-        # input validation: a few milliseconds a call, several calls a round
+        # each row's term of scikit-learn's log_loss (probabilities clipped at the dtype's
+        # eps), without its input validation: a few milliseconds a call, several a round
         eps = np.finfo(yhat.dtype).eps
-        p = np.clip(yhat[np.arange(len(y_enc)), y_enc], eps, 1 - eps)
-        return float(np.average(-np.log(p), weights=sample_weight))
+        return -np.log(np.clip(yhat[np.arange(len(y_enc)), y_enc], eps, 1 - eps))
 
     def _round_score(self, y_enc, yhat, sample_weight=None):  # accuracy_score's value
         return float(np.average(yhat.argmax(axis=1) == y_enc, weights=sample_weight))

@@ -333,3 +333,24 @@ def test_classifier_round_loss_and_score_are_scikit_learns(dtype, weighted):
     expected = log_loss(y, yhat, labels=np.arange(4), sample_weight=w)
     assert clf._round_loss(y, yhat, w) == pytest.approx(expected, rel=1e-12)
     assert clf._round_score(y, yhat, w) == accuracy_score(y, yhat.argmax(1), sample_weight=w)
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_round_loss_is_the_mean_of_the_row_losses(weighted):
+    # one definition of a round's loss: the (weighted) mean of the per-row losses that
+    # the one-standard-error rule reads; for regressors scikit-learn's mean squared error
+    from sklearn.metrics import mean_squared_error
+
+    from sklearn_recursive import RecurrentExpansionRegressor
+
+    rng = np.random.default_rng(1)
+    y, yhat = rng.normal(size=(40, 3)), rng.normal(size=(40, 3))
+    w = rng.uniform(0.1, 2.0, size=40) if weighted else None
+    reg = RecurrentExpansionRegressor()
+    assert reg._round_loss(y, yhat, w) == pytest.approx(
+        mean_squared_error(y, yhat, sample_weight=w), rel=1e-12)
+    assert reg._row_loss(y, yhat).shape == (40,)
+    labels, proba = rng.integers(0, 3, size=40), rng.dirichlet(np.ones(3), size=40)
+    clf = RecurrentExpansionClassifier()
+    assert clf._round_loss(labels, proba, w) == pytest.approx(
+        np.average(clf._row_loss(labels, proba), weights=w), rel=1e-12)
