@@ -17,6 +17,7 @@ ratio is of the medians. A ratio below 1 means stacking is faster.
 """
 
 import argparse
+import copy
 import re
 import warnings
 
@@ -68,7 +69,7 @@ def compare(name, args):
     X = torch.randn(args.members, args.batch, args.channels, args.length, generator=gen)
     y = torch.randint(0, 3, (args.members, args.batch), generator=gen)
     params, buffers = stack_module_state(modules)
-    base = members(name, 1, args.channels, args.length)[0].to("meta")
+    base = copy.deepcopy(modules[0]).to("meta")  # the skeleton functional_call fills
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
