@@ -49,17 +49,18 @@ import torch.nn.functional as F
 from sklearn.base import BaseEstimator, _fit_context
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import _check_sample_weight
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 from skorch.callbacks import GradientNormClipping
 from torch import nn
 
-from ._feedback import PositionLabels, _finished_epochs, _train
+from ._feedback import PositionLabels, _describe, _finished_epochs, _train
 from ._feedback_nets import _conv_class
 from ._training import (
     DivergenceError,
     DivergenceGuard,
     FastNet,
     ModuleOnCPUPickle,
+    SizeGroups,
     TensorDataset,
     TrainSettings,
     fixed_chunks,
@@ -80,6 +81,16 @@ __all__ = [
 # input values; every chunk is padded to the same number of rows.
 _PREDICT_BATCH = 64
 _PREDICT_VALUES = 2**20
+
+
+def _is_sample_list(X):
+    """Whether X is a list (or tuple) of samples of several shapes: sizes to group."""
+    if not isinstance(X, (list, tuple)) or len(X) < 2:
+        return False
+    try:
+        return len({np.shape(x) for x in X}) > 1
+    except ValueError:  # a ragged nested list inside one sample: the array path reports it
+        return False
 
 
 def _loss_weights(alpha):
@@ -587,6 +598,13 @@ class RecursiveReasoner(PositionLabels, ModuleOnCPUPickle, BaseEstimator):
     `FeedbackSegmenter`).  The network is fully convolutional: prediction
     accepts any length or grid size, with the channels seen in fit.
 
+    Samples of several sizes go in a list (or tuple), one array per sample
+    (``(C, L)`` or ``(L,)``; ``(C, H, W)`` or ``(H, W)``), with a list of their
+    label arrays, as aeon takes unequal-length collections: ``fit`` trains on
+    batches of one size each, in a random order of sizes, and ``predict``,
+    ``predict_proba`` and ``staged_predict_proba`` return lists, ``score``
+    scores every sample (unequal-length sequences, grids of several sizes).
+
     Parameters
     ----------
     n_steps : int, default=20
@@ -852,6 +870,93 @@ class RecursiveReasoner(PositionLabels, ModuleOnCPUPickle, BaseEstimator):
         return self.n_steps if n_steps is None else check_int("n_steps", n_steps, 1)
 
     # ------------------------------------------------------------------
+    # Samples of several sizes
+
+    def _group_samples(self, X, n_spatial):
+        """``[(rows, X_g)]``: a list of samples as one checked array per shape."""
+        kind = ("sequences (C, L) or (L,)", "grids (C, H, W) or (H, W)")[n_spatial - 1]
+        rows = {}
+        for i, x in enumerate(X):
+            shape = np.shape(x)
+            if len(shape) not in (n_spatial, n_spatial + 1):
+                raise ValueError(
+                    f"X is a list of samples of different sizes, each one of the {kind}; "
+                    f"got X[{i}] of shape {shape}."
+                )
+            rows.setdefault(shape, []).append(i)
+        groups = []
+        for index in rows.values():
+            stacked = np.stack([np.asarray(X[i]) for i in index])
+            groups.append((np.asarray(index), self._check_X(stacked, n_spatial, name="X")))
+        channels = sorted({Xg.shape[1] for _, Xg in groups})
+        if len(channels) > 1:
+            raise ValueError(
+                "X's samples must all have the same number of channels; got samples with "
+                f"{channels} channels."
+            )
+        return groups
+
+    def _group_labels(self, y, groups, n_samples):
+        """The labels of each group of `_group_samples`, checked against its samples."""
+        if not isinstance(y, (list, tuple)) or len(y) != n_samples:
+            got = f"a list of {len(y)}" if isinstance(y, (list, tuple)) else _describe(y)
+            raise ValueError(
+                f"X is a list of {n_samples} samples of different sizes, so y must be a list "
+                f"of their {n_samples} label arrays, one per sample; got {got}."
+            )
+        labels = []
+        for index, Xg in groups:
+            for i in index:
+                if np.shape(y[i]) != Xg.shape[2:]:
+                    raise ValueError(
+                        f"y[{i}] must hold one label per position of X[{i}], of shape "
+                        f"{Xg.shape[2:]}; got shape {np.shape(y[i])}."
+                    )
+            labels.append(self._check_y(np.stack([np.asarray(y[i]) for i in index]), Xg.shape, Xg))
+        return labels
+
+    def _validate_fit_groups(self, X, y):
+        """``([(rows, X_g, y_g)], n_spatial)`` of lists X and y of several sizes."""
+        if not isinstance(y, (list, tuple)) or not y:
+            self._group_labels(y, [], len(X))  # raises: y must be a list
+        ndims = sorted({np.ndim(v) for v in y})
+        if ndims not in ([1], [2]):
+            raise ValueError(
+                "y must be a list of label arrays, all sequences (L,) or all grids (H, W); "
+                f"got label arrays of {ndims} dimensions."
+            )
+        n_spatial = ndims[0]
+        groups = self._group_samples(X, n_spatial)
+        labels = self._group_labels(y, groups, len(X))
+        for _, Xg in groups:
+            self._check_size(Xg)
+        return [(index, Xg, yg) for (index, Xg), yg in zip(groups, labels)], n_spatial
+
+    def _validate_groups(self, X):
+        """`_group_samples` at prediction: each group checked as `_validate_X` checks X."""
+        check_is_fitted(self)
+        return [(index, self._validate_X(Xg)) for index, Xg in self._group_samples(
+            X, self.n_spatial_dims_)]
+
+    def _by_size(self, X, method, **kwargs):
+        """``method(X_g, **kwargs)`` on each size of a list X, back in X's order.
+
+        A per-sample result comes back as a list of arrays; the steps of
+        ``return_steps=True`` as one array.
+        """
+        results = None
+        for index, Xg in self._validate_groups(X):
+            out = method(Xg, **kwargs)
+            out = out if isinstance(out, tuple) else (out,)
+            if results is None:
+                results = [[None] * len(X) for _ in out]
+            for result, part in zip(results, out):
+                for i, row in zip(index, part):
+                    result[i] = row
+        first, *rest = results
+        return (first, *map(np.asarray, rest)) if rest else first
+
+    # ------------------------------------------------------------------
     # Fitting
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -862,9 +967,13 @@ class RecursiveReasoner(PositionLabels, ModuleOnCPUPickle, BaseEstimator):
         ----------
         X : array-like of shape (n_samples, C, L), (n_samples, L), \
 (n_samples, C, H, W) or (n_samples, H, W)
-            Sequences or grids; the shape of ``y`` tells which.
+            Sequences or grids; the shape of ``y`` tells which.  Or a list of
+            samples of several sizes, one ``(C, L)`` / ``(L,)`` or
+            ``(C, H, W)`` / ``(H, W)`` array each: every batch then holds
+            samples of one size.
         y : array-like of shape (n_samples, L) or (n_samples, H, W)
             Non-negative integer labels, one per position; at least 2 classes.
+            For a list X, a list of one label array per sample.
 
         Returns
         -------
@@ -878,8 +987,15 @@ class RecursiveReasoner(PositionLabels, ModuleOnCPUPickle, BaseEstimator):
                 "recall=False is an ablation of form='deepthinking': form='trm' re-injects "
                 "the input at every latent update; set recall=True."
             )
-        X, y, n_spatial = self._validate_fit_data(X, y)
-        classes = np.unique(y)
+        if _is_sample_list(X):
+            groups, n_spatial = self._validate_fit_groups(X, y)
+            classes = np.unique(np.concatenate([yg.ravel() for _, _, yg in groups]))
+            n_channels = groups[0][1].shape[1]
+        else:
+            X, y, n_spatial = self._validate_fit_data(X, y)
+            groups = [(None, X, y)]
+            classes = np.unique(y)
+            n_channels = X.shape[1]
         if len(classes) < 2:
             raise ValueError(f"y must hold at least 2 classes; got only label {classes[0]}.")
         device = resolve_device(self.device)
@@ -893,7 +1009,7 @@ class RecursiveReasoner(PositionLabels, ModuleOnCPUPickle, BaseEstimator):
 
         def make_module():
             return network(
-                X.shape[1],
+                n_channels,
                 len(classes),
                 dim=n_spatial,
                 width=self.width,
@@ -919,7 +1035,11 @@ class RecursiveReasoner(PositionLabels, ModuleOnCPUPickle, BaseEstimator):
             verbose=2 if self.verbose else 0,
             callbacks=clipping,
         )
-        data = TensorDataset(X, np.searchsorted(classes, y), device=device, y_dtype=torch.long)
+        data = [
+            TensorDataset(Xg, np.searchsorted(classes, yg), device=device, y_dtype=torch.long)
+            for _, Xg, yg in groups
+        ]
+        data = data[0] if len(data) == 1 else SizeGroups(data)
         try:
             net_class = DeepSupervisionNet if trm else None
             net, interrupted = _train(make_module, data, settings, seed, net_class=net_class)
@@ -934,7 +1054,7 @@ class RecursiveReasoner(PositionLabels, ModuleOnCPUPickle, BaseEstimator):
         if interrupted and not finished:
             raise KeyboardInterrupt
         self.classes_ = classes
-        self.n_features_in_ = X.shape[1]
+        self.n_features_in_ = n_channels
         self.n_spatial_dims_ = n_spatial
         self.module_ = net.module_.eval()
         self.history_ = [float(row["train_loss"]) for row in finished]
@@ -1014,9 +1134,13 @@ class RecursiveReasoner(PositionLabels, ModuleOnCPUPickle, BaseEstimator):
         -------
         proba : ndarray of shape (n_samples, n_classes, L) or \
 (n_samples, n_classes, H, W)
+            For a list X of samples of several sizes, a list of one
+            ``(n_classes, ...)`` array per sample.
         steps : ndarray of shape (n_samples,), int
             Only with ``return_steps=True``.
         """
+        if _is_sample_list(X):
+            return self._by_size(X, self.predict_proba, n_steps=n_steps, return_steps=return_steps)
         X = self._validate_X(X)
         logits, steps = self._final_logits(X, n_steps)
         proba = softmax(logits, axis=1)
@@ -1036,9 +1160,13 @@ class RecursiveReasoner(PositionLabels, ModuleOnCPUPickle, BaseEstimator):
         Returns
         -------
         y : ndarray of shape (n_samples, L) or (n_samples, H, W)
+            For a list X of samples of several sizes, a list of one array
+            per sample.
         steps : ndarray of shape (n_samples,), int
             Only with ``return_steps=True``.
         """
+        if _is_sample_list(X):
+            return self._by_size(X, self.predict, n_steps=n_steps, return_steps=return_steps)
         X = self._validate_X(X)
         logits, steps = self._final_logits(X, n_steps)
         y = self.classes_[logits.argmax(axis=1)]
@@ -1058,9 +1186,24 @@ class RecursiveReasoner(PositionLabels, ModuleOnCPUPickle, BaseEstimator):
         Yields
         ------
         proba : ndarray of shape (n_samples, n_classes, ...)
+            For a list X of samples of several sizes, a list of one
+            ``(n_classes, ...)`` array per sample.
         """
-        X = self._validate_X(X)  # here, not at the first step: errors come at the call
+        # X is checked here, not at the first step: errors come at the call
+        if _is_sample_list(X):
+            groups = self._validate_groups(X)
+            return self._staged_groups(groups, len(X), self._steps(n_steps))
+        X = self._validate_X(X)
         return self._staged(X, self._steps(n_steps))
+
+    def _staged_groups(self, groups, n_samples, total):
+        loops = [(index, self._staged(Xg, total)) for index, Xg in groups]
+        for _ in range(total):
+            proba = [None] * n_samples
+            for index, loop in loops:
+                for i, row in zip(index, next(loop)):
+                    proba[i] = row
+            yield proba
 
     def _staged(self, X, total):
         module = self.module_.eval()
@@ -1082,7 +1225,8 @@ class RecursiveReasoner(PositionLabels, ModuleOnCPUPickle, BaseEstimator):
         ----------
         X : array-like
         y : array-like of shape (n_samples, L) or (n_samples, H, W)
-            True labels, all seen in fit.
+            True labels, all seen in fit; for a list X of samples of several
+            sizes, a list of one label array per sample.
         n_steps : int or None, default=None
             Steps to run; ``None`` means ``self.n_steps``.  Samples halt early
             as in `predict` when ``halt_patience``, ``halt_tol`` or
@@ -1097,15 +1241,25 @@ class RecursiveReasoner(PositionLabels, ModuleOnCPUPickle, BaseEstimator):
         -------
         score : float
         """
-        X_checked = self._validate_X(X)
-        y = self._encode(self._check_y(y, X_checked.shape, X))
+        if _is_sample_list(X):
+            groups = self._validate_groups(X)
+            labels = self._group_labels(y, groups, len(X))
+        else:
+            X_checked = self._validate_X(X)
+            groups = [(np.arange(len(X_checked)), X_checked)]
+            labels = [self._check_y(y, X_checked.shape, X)]
+        labels = [self._encode(yg) for yg in labels]
+        n_samples = sum(len(index) for index, _ in groups)
         if sample_weight is not None:
             sample_weight = _check_sample_weight(
-                sample_weight, X_checked, dtype=np.float64, ensure_non_negative=True
+                sample_weight, np.empty((n_samples, 1)), dtype=np.float64,
+                ensure_non_negative=True,
             )
-        pred = self._final_logits(X_checked, n_steps)[0].argmax(axis=1)
-        right = (pred == y).reshape(len(y), -1)
-        per_sample = right.mean(axis=1) if per_position else right.all(axis=1)
+        per_sample = np.empty(n_samples)
+        for (index, Xg), yg in zip(groups, labels):
+            pred = self._final_logits(Xg, n_steps)[0].argmax(axis=1)
+            right = (pred == yg).reshape(len(yg), -1)
+            per_sample[index] = right.mean(axis=1) if per_position else right.all(axis=1)
         return float(np.average(per_sample, weights=sample_weight))
 
     def __sklearn_tags__(self):

@@ -159,11 +159,43 @@ def _take(X, index):
     return X[index]
 
 
+class SizeGroups(torch.utils.data.Dataset):
+    """Samples of several sizes: one `TensorDataset` per size, batched apart.
+
+    `SliceIterator` slices each group on its own, so every batch holds samples
+    of one size (tensors of one shape); with ``shuffle`` it interleaves the
+    groups' batches in a random order.
+
+    Parameters
+    ----------
+    groups : list of TensorDataset
+    """
+
+    def __init__(self, groups):
+        self.groups = list(groups)
+
+    def __len__(self):
+        return sum(len(group) for group in self.groups)
+
+    def __getitem__(self, index):  # random access, for completeness
+        for group in self.groups:
+            if index < len(group):
+                return group[index]
+            index -= len(group)
+        raise IndexError(index)
+
+
+def _groups(dataset):
+    return dataset.groups if isinstance(dataset, SizeGroups) else [dataset]
+
+
 class SliceIterator:
-    """Iterate over a `TensorDataset` in contiguous slices.
+    """Iterate over a `TensorDataset` (or `SizeGroups`) in contiguous slices.
 
     With ``shuffle=True`` the rows are permuted once per epoch (one gather)
-    and then sliced, which is what a hand-written PyTorch loop does.
+    and then sliced, which is what a hand-written PyTorch loop does.  The
+    groups of a `SizeGroups` are sliced one by one; with ``shuffle=True``
+    their batches then come in a random order.
     """
 
     def __init__(self, dataset, batch_size, shuffle=False, seed=None):
@@ -176,12 +208,12 @@ class SliceIterator:
             self.generator.manual_seed(0 if seed is None else int(seed))
 
     def __len__(self):
-        n = len(self.dataset)
-        return (n + self.batch_size - 1) // self.batch_size
+        size = self.batch_size
+        return sum((len(group) + size - 1) // size for group in _groups(self.dataset))
 
-    def __iter__(self):
-        X, y = self.dataset.X, self.dataset.y
-        n = len(self.dataset)
+    def _slices(self, dataset):
+        X, y = dataset.X, dataset.y
+        n = len(dataset)
         if self.shuffle:
             perm = torch.randperm(n, generator=self.generator)
             device = y.device if y is not None else None
@@ -191,6 +223,16 @@ class SliceIterator:
         for start in range(0, n, self.batch_size):
             stop = start + self.batch_size
             yield _take(X, slice(start, stop)), (None if y is None else y[start:stop])
+
+    def __iter__(self):
+        groups = _groups(self.dataset)
+        if len(groups) == 1:
+            return self._slices(groups[0])
+        batches = [batch for group in groups for batch in self._slices(group)]
+        if self.shuffle:
+            order = torch.randperm(len(batches), generator=self.generator).tolist()
+            batches = [batches[i] for i in order]
+        return iter(batches)
 
 
 class DivergenceGuard(Callback):

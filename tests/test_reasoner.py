@@ -91,6 +91,116 @@ def test_grid_shapes_and_other_sizes():
     assert pred.shape == (2, 9, 9) and ((1 <= steps) & (steps <= 7)).all()
 
 
+def _mixed_bits(lengths=(6, 8, 11), per_length=12, seed=0):
+    X, y = [], []
+    for k, n_bits in enumerate(lengths):
+        Xk, yk = make_prefix_sums(per_length, n_bits=n_bits, random_state=seed + k)
+        X += list(Xk)
+        y += list(yk)
+    order = np.random.RandomState(seed).permutation(len(X))
+    return [X[i] for i in order], [y[i] for i in order]
+
+
+def test_samples_of_several_sizes_fit_predict_and_score():
+    X, y = _mixed_bits()
+    model = tiny().fit(X, y)
+    assert model.n_features_in_ == 1 and model.n_spatial_dims_ == 1
+    pred = model.predict(X)
+    assert isinstance(pred, list) and [p.shape for p in pred] == [v.shape for v in y]
+    # each sample gets what it gets alone in an array of its size
+    for i in (0, 5, 17):
+        np.testing.assert_array_equal(pred[i], model.predict(X[i][None])[0])
+    proba, steps = model.predict_proba(X, n_steps=3, return_steps=True)
+    assert [p.shape for p in proba] == [(2, len(v)) for v in y]
+    np.testing.assert_array_equal(steps, np.full(len(X), 3))
+    staged = list(model.staged_predict_proba(X, n_steps=3))
+    assert len(staged) == 3
+    for p, q in zip(staged[-1], proba):
+        np.testing.assert_allclose(p, q, atol=1e-6)
+    exact = np.mean([(p == t).all() for p, t in zip(pred, y)])
+    per_position = np.mean([(p == t).mean() for p, t in zip(pred, y)])
+    assert model.score(X, y) == pytest.approx(exact)
+    assert model.score(X, y, per_position=True) == pytest.approx(per_position)
+    weights = np.arange(len(X), dtype=float)
+    weighted = np.average([(p == t).all() for p, t in zip(pred, y)], weights=weights)
+    assert model.score(X, y, sample_weight=weights) == pytest.approx(weighted)
+    # one array of equal-sized samples is scored as the list of its rows
+    X8, y8 = make_prefix_sums(9, n_bits=8, random_state=5)
+    assert model.score(list(X8) + X[:3], list(y8) + y[:3]) == pytest.approx(
+        np.average([model.score(X8, y8), model.score(X[:3], y[:3])], weights=[9, 3]))
+
+
+def test_samples_of_several_sizes_train_on_every_size(monkeypatch):
+    X, y = _mixed_bits()
+    seen = []
+    forward = reasoner_module.DeepThinkingNet.forward
+
+    def spy(self, X, n_steps=None):
+        if self.training:
+            seen.append(X.shape[-1])
+        return forward(self, X, n_steps)
+
+    monkeypatch.setattr(reasoner_module.DeepThinkingNet, "forward", spy)
+    tiny(batch_size=5).fit(X, y)
+    assert set(seen) == {6, 8, 11}  # every size trains, one size a batch
+    assert len(seen) == 3 * 3  # 12 samples a size in batches of 5, one epoch
+
+
+def test_several_grid_sizes_and_determinism():
+    X, y = [], []
+    for size in (2, 3):
+        Xs, ys = make_mazes(4, size=size, random_state=size)
+        X += list(Xs)
+        y += list(ys)
+    a = tiny(random_state=0).fit(X, y)
+    b = tiny(random_state=0).fit(X, y)
+    assert a.n_spatial_dims_ == 2 and a.n_features_in_ == 3
+    for p, q in zip(a.predict_proba(X), b.predict_proba(X)):
+        np.testing.assert_array_equal(p, q)
+    assert [p.shape for p in a.predict(X)] == [v.shape for v in y]
+    assert a.score(X, y) == b.score(X, y)
+
+
+def test_samples_of_several_sizes_in_cross_validation():
+    X, y = _mixed_bits()
+    search = GridSearchCV(tiny(), {"n_steps": [2, 4]}, cv=KFold(2)).fit(X, y)
+    assert search.best_params_["n_steps"] in (2, 4)
+    assert isinstance(search.predict(X), list)
+
+
+@pytest.mark.parametrize(
+    "make, match",
+    [
+        (lambda X, y: (X, np.zeros((36, 8), int)), r"y must be a list of their 36 label arrays"),
+        (lambda X, y: (X, y[:-1]), r"y must be a list of their 36 label arrays.*a list of 35"),
+        (lambda X, y: (X, [v[:-1] if i == 4 else v for i, v in enumerate(y)]),
+         r"y\[4\] must hold one label per position of X\[4\], of shape \(\d+,\)"),
+        (lambda X, y: ([np.zeros((2, len(v))) if i == 3 else x for i, (x, v) in
+                        enumerate(zip(X, y))], y),
+         r"same number of channels; got samples with \[1, 2\] channels"),
+        (lambda X, y: ([np.zeros((1, 1, 3)) if i == 2 else x for i, x in enumerate(X)], y),
+         r"got X\[2\] of shape \(1, 1, 3\)"),
+        (lambda X, y: (X, [np.zeros((2, 2), int) if i == 0 else v for i, v in enumerate(y)]),
+         r"all sequences \(L,\) or all grids \(H, W\); got label arrays of \[1, 2\]"),
+        (lambda X, y: (X, [v - 1 for v in y]), r"non-negative integer class labels"),
+    ],
+)
+def test_samples_of_several_sizes_bad_input(make, match):
+    X, y = make(*_mixed_bits())
+    with pytest.raises(ValueError, match=match):
+        tiny().fit(X, y)
+
+
+def test_samples_of_several_sizes_at_prediction_are_checked(fitted_bits):
+    X, y = _mixed_bits()
+    with pytest.raises(ValueError, match="X has 2 channels, but RecursiveReasoner was fitted on 1"):
+        fitted_bits.predict([np.zeros((2, 5)), np.zeros((2, 7))])
+    with pytest.raises(ValueError, match=r"y\[1\] must hold one label per position"):
+        fitted_bits.score(X, [y[0], y[1][:-1], *y[2:]])
+    with pytest.raises(ValueError, match=r"labels \[7\] not seen in fit"):
+        fitted_bits.score(X, [np.full_like(v, 7) for v in y])
+
+
 def test_one_channel_grids_and_many_classes():
     X, y = make_sudoku(10, random_state=0)  # (10, 4, 4) digits in, labels 0..3 out
     model = tiny().fit(X, y)

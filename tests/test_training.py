@@ -13,6 +13,7 @@ from skorch.helper import predefined_split
 from sklearn_recursive import MLPModule, RecurrentExpansionRegressor
 from sklearn_recursive._training import (
     FastNet,
+    SizeGroups,
     SliceIterator,
     TensorDataset,
     TrainSettings,
@@ -59,6 +60,31 @@ def test_slice_iterator_covers_every_row_once(batch_size):
     # the inputs travel with their targets
     for xb, yb in SliceIterator(data, batch_size, shuffle=True, seed=1):
         torch.testing.assert_close(xb["X"], data.X["X"][yb.long()])
+
+
+def test_slice_iterator_batches_size_groups_apart():
+    # three sizes: 10 rows of length 4, 7 of length 6, 5 of length 9; y numbers the rows
+    sizes = {4: 10, 6: 7, 9: 5}
+    groups, start = [], 0
+    for length, n in sizes.items():
+        ids = np.arange(start, start + n, dtype=np.float32)
+        groups.append(TensorDataset(np.repeat(ids[:, None], length, axis=1), ids))
+        start += n
+    data = SizeGroups(groups)
+    assert len(data) == 22 and data[11][1] == 11  # row 11 is the second row of length 6
+    it = SliceIterator(data, batch_size=3, shuffle=True, seed=0)
+    assert len(it) == 4 + 3 + 2
+    batches = list(it)
+    assert len(batches) == len(it)
+    seen = torch.cat([yb for _, yb in batches])
+    assert sorted(seen.tolist()) == list(range(22))  # every row once
+    for xb, yb in batches:
+        assert xb.shape[1] in sizes  # one size a batch, the rows with their targets
+        torch.testing.assert_close(xb, yb[:, None].expand_as(xb))
+    lengths = [xb.shape[1] for xb, _ in batches]
+    assert lengths != sorted(lengths, key=list(sizes).index)  # the sizes interleave
+    again = [yb for _, yb in SliceIterator(data, 3, shuffle=True, seed=0)]
+    assert all(torch.equal(a, b) for (_, a), b in zip(batches, again))  # seeded
 
 
 def test_slice_iterator_without_shuffle_keeps_order():
