@@ -604,6 +604,7 @@ class RecursiveReasoner(PositionLabels, ModuleOnCPUPickle, BaseEstimator):
     batches of one size each, in a random order of sizes, and ``predict``,
     ``predict_proba`` and ``staged_predict_proba`` return lists, ``score``
     scores every sample (unequal-length sequences, grids of several sizes).
+    A list whose samples all share one shape is read as one array.
 
     Parameters
     ----------
