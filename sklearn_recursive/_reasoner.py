@@ -897,14 +897,19 @@ class RecursiveReasoner(PositionLabels, ModuleOnCPUPickle, BaseEstimator):
             )
         return groups
 
-    def _group_labels(self, y, groups, n_samples):
-        """The labels of each group of `_group_samples`, checked against its samples."""
+    @staticmethod
+    def _check_label_list(y, n_samples):
+        """y of a list X of ``n_samples`` samples: a list of as many label arrays."""
         if not isinstance(y, (list, tuple)) or len(y) != n_samples:
             got = f"a list of {len(y)}" if isinstance(y, (list, tuple)) else _describe(y)
             raise ValueError(
                 f"X is a list of {n_samples} samples of different sizes, so y must be a list "
                 f"of their {n_samples} label arrays, one per sample; got {got}."
             )
+
+    def _group_labels(self, y, groups, n_samples):
+        """The labels of each group of `_group_samples`, checked against its samples."""
+        self._check_label_list(y, n_samples)
         labels = []
         for index, Xg in groups:
             for i in index:
@@ -918,8 +923,7 @@ class RecursiveReasoner(PositionLabels, ModuleOnCPUPickle, BaseEstimator):
 
     def _validate_fit_groups(self, X, y):
         """``([(rows, X_g, y_g)], n_spatial)`` of lists X and y of several sizes."""
-        if not isinstance(y, (list, tuple)) or not y:
-            self._group_labels(y, [], len(X))  # raises: y must be a list
+        self._check_label_list(y, len(X))
         ndims = sorted({np.ndim(v) for v in y})
         if ndims not in ([1], [2]):
             raise ValueError(
