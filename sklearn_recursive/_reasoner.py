@@ -50,7 +50,7 @@ from sklearn.base import BaseEstimator, _fit_context
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted
-from skorch.callbacks import GradientNormClipping
+from skorch.callbacks import GradientNormClipping, LRScheduler
 from torch import nn
 
 from ._feedback import PositionLabels, _describe, _finished_epochs, _train
@@ -689,6 +689,12 @@ class RecursiveReasoner(PositionLabels, ModuleOnCPUPickle, BaseEstimator):
     clip_grad_norm : float or None, default=1.0
         Clip the gradient's norm to this value before every update (skorch's
         `GradientNormClipping`); ``None``: no clipping.
+    warmup_epochs : int, default=0
+        Learning-rate warmup: the rate rises linearly from ``lr / w`` to
+        ``lr`` over the first ``warmup_epochs`` epochs' ``w`` batches (torch's
+        `~torch.optim.lr_scheduler.LinearLR` stepped every batch through
+        skorch's `LRScheduler`), as DeepThinking trains its maze networks.
+        ``0``: ``lr`` from the first batch.
     device : str, default="auto"
         ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"``, ...
     random_state : int, RandomState instance or None, default=None
@@ -779,6 +785,7 @@ class RecursiveReasoner(PositionLabels, ModuleOnCPUPickle, BaseEstimator):
         "lr": [Interval(Real, 0, None, closed="neither")],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
         "clip_grad_norm": [Interval(Real, 0, None, closed="neither"), None],
+        "warmup_epochs": [IntInterval(0, None, closed="left")],
         "device": [str],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
@@ -805,6 +812,7 @@ class RecursiveReasoner(PositionLabels, ModuleOnCPUPickle, BaseEstimator):
         lr=1e-3,
         weight_decay=0.0,
         clip_grad_norm=1.0,
+        warmup_epochs=0,
         device="auto",
         random_state=None,
         verbose=0,
@@ -827,6 +835,7 @@ class RecursiveReasoner(PositionLabels, ModuleOnCPUPickle, BaseEstimator):
         self.lr = lr
         self.weight_decay = weight_decay
         self.clip_grad_norm = clip_grad_norm
+        self.warmup_epochs = warmup_epochs
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
@@ -1027,9 +1036,25 @@ class RecursiveReasoner(PositionLabels, ModuleOnCPUPickle, BaseEstimator):
                 seed=seed,
             )
 
-        clipping = ()
+        callbacks = ()
         if self.clip_grad_norm is not None:
-            clipping = (("clip", GradientNormClipping(gradient_clip_value=self.clip_grad_norm)),)
+            callbacks += (("clip", GradientNormClipping(gradient_clip_value=self.clip_grad_norm)),)
+        if self.warmup_epochs:
+            batches = self.warmup_epochs * sum(
+                -(-len(yg) // self.batch_size) for _, _, yg in groups
+            )
+            callbacks += (
+                (
+                    "warmup",
+                    LRScheduler(
+                        policy=torch.optim.lr_scheduler.LinearLR,
+                        step_every="batch",
+                        event_name=None,
+                        start_factor=1 / batches,
+                        total_iters=batches - 1,
+                    ),
+                ),
+            )
         settings = TrainSettings(
             criterion=DeepSupervisionLoss() if trm else ProgressiveLoss(self.alpha),
             max_epochs=self.max_epochs,
@@ -1038,7 +1063,7 @@ class RecursiveReasoner(PositionLabels, ModuleOnCPUPickle, BaseEstimator):
             weight_decay=self.weight_decay,
             device=device,
             verbose=2 if self.verbose else 0,
-            callbacks=clipping,
+            callbacks=callbacks,
         )
         data = [
             TensorDataset(Xg, np.searchsorted(classes, yg), device=device, y_dtype=torch.long)
@@ -1051,7 +1076,8 @@ class RecursiveReasoner(PositionLabels, ModuleOnCPUPickle, BaseEstimator):
         except DivergenceError as exc:
             raise DivergenceError(
                 f"{type(self).__name__}: training diverged ({exc}). Lower lr (now {self.lr}), "
-                f"clip the gradient (clip_grad_norm, now {self.clip_grad_norm}), or train "
+                f"clip the gradient (clip_grad_norm, now {self.clip_grad_norm}), warm the rate "
+                f"up (warmup_epochs, now {self.warmup_epochs}), or train "
                 f"fewer steps (train_steps, now {self.train_steps}) or with truncated "
                 f"back-propagation (backprop_steps, now {self.backprop_steps})."
             ) from None

@@ -421,6 +421,29 @@ def test_score_refuses_unseen_labels(fitted_bits, bits):
         fitted_bits.score(X, y + 1)
 
 
+# -- learning-rate warmup
+
+
+@pytest.mark.parametrize("form", ["deepthinking", "trm"])
+def test_warmup_raises_the_rate_linearly_over_its_epochs(form, bits, monkeypatch):
+    rates = []
+    step = torch.optim.Adam.step
+
+    def spy(self, *args, **kwargs):
+        rates.append(self.param_groups[0]["lr"])
+        return step(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.Adam, "step", spy)
+    model = tiny(form=form, warmup_epochs=2, max_epochs=3, batch_size=16, lr=0.03)
+    model.fit(*bits)  # 48 samples: 3 batches an epoch, 6 of warmup
+    updates = len(rates) // 9  # TRM: one update per supervision segment
+    per_batch = rates[::updates]
+    np.testing.assert_allclose(per_batch, 0.03 * np.array([1, 2, 3, 4, 5, 6, 6, 6, 6]) / 6)
+    rates.clear()
+    clone(model).set_params(warmup_epochs=0).fit(*bits)
+    assert set(rates) == {0.03}
+
+
 # -- divergence
 
 

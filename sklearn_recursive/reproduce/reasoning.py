@@ -97,6 +97,7 @@ class ReasoningConfig:
     epochs: int = 30
     batch: int = 100
     lr: float = 1e-3
+    warmup_epochs: int = 0  # RecursiveReasoner's learning-rate warmup
     ablations: tuple = ("recall off", "alpha=0", "fixed T", "unshared", "once")
     ablation_bits: tuple = (16, 64)
     ablation_factor: int = 8  # ablation curves up to ablation_factor * T
@@ -113,6 +114,8 @@ class ReasoningConfig:
     maze_epochs: int = 20
     maze_batch: int = 25
     maze_lr: float = 1e-3
+    maze_blocks: int = 2
+    maze_warmup: int = 0  # warmup_epochs of the maze model
     maze_factor: int = 4
     # speed and memory
     speed_steps: tuple = (5, 20)
@@ -168,7 +171,9 @@ class ReasoningConfig:
             f"prefix sums: {self.n_train} training strings of {self.train_bits} bits, "
             f"{self.n_test} test strings per length; RecursiveReasoner width={self.width}, "
             f"n_blocks={self.n_blocks}, T={self.steps} steps, {self.epochs} epochs "
-            f"(batch {self.batch}, Adam lr {self.lr}); test-time steps up to "
+            f"(batch {self.batch}, Adam lr {self.lr}"
+            + (f", warmup {self.warmup_epochs} epochs" if self.warmup_epochs else "")
+            + "); test-time steps up to "
             f"{self.max_factor}T; {self.seeds} seed(s), ablations {self.ablation_seeds} "
             f"seed(s); mean ± std (ddof=1) over seeds of the exact match",
         ]
@@ -178,7 +183,9 @@ class ReasoningConfig:
                 f"mazes: {self.maze_train} training mazes of {self.maze_size}x"
                 f"{self.maze_size} cells ({side}x{side} pixels), {self.maze_test} test mazes "
                 f"per size {list(self.maze_test_sizes)}; width={self.maze_width}, "
-                f"T={self.maze_steps}, {self.maze_epochs} epochs (batch {self.maze_batch})"
+                f"n_blocks={self.maze_blocks}, T={self.maze_steps}, {self.maze_epochs} epochs "
+                f"(batch {self.maze_batch}, Adam lr {self.maze_lr}"
+                + (f", warmup {self.maze_warmup} epochs" if self.maze_warmup else "") + ")"
             )
         if "sudoku" in self.parts:
             side = self.sudoku_box[0] * self.sudoku_box[1]
@@ -333,8 +340,8 @@ def _bits(n, n_bits, seed, offset):
 
 def _model(cfg, seed, **params):
     settings = dict(n_steps=cfg.steps, width=cfg.width, n_blocks=cfg.n_blocks,
-                    max_epochs=cfg.epochs, batch_size=cfg.batch, lr=cfg.lr, device=cfg.device,
-                    random_state=seed)
+                    max_epochs=cfg.epochs, batch_size=cfg.batch, lr=cfg.lr,
+                    warmup_epochs=cfg.warmup_epochs, device=cfg.device, random_state=seed)
     return RecursiveReasoner(**{**settings, **params})
 
 
@@ -481,8 +488,9 @@ def _mazes(cfg, log):
     for seed in range(cfg.ablation_seeds):
         X, y = make_mazes(cfg.maze_train, cfg.maze_size, random_state=1_000_000 + seed)
         est, seconds = _fit(RecursiveReasoner(
-            n_steps=T, width=cfg.maze_width, n_blocks=cfg.n_blocks, max_epochs=cfg.maze_epochs,
-            batch_size=cfg.maze_batch, lr=cfg.maze_lr, device=cfg.device, random_state=seed,
+            n_steps=T, width=cfg.maze_width, n_blocks=cfg.maze_blocks, max_epochs=cfg.maze_epochs,
+            batch_size=cfg.maze_batch, lr=cfg.maze_lr, warmup_epochs=cfg.maze_warmup,
+            device=cfg.device, random_state=seed,
         ), X, y, log)
         res["fit_s"].append(seconds)
         log(f"reasoning 3 mazes seed={seed}: fit {seconds:.0f} s, training loss per epoch "
