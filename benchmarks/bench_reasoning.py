@@ -53,6 +53,9 @@ def main():
     parser.add_argument("--maze-warmup", type=int, default=None, help="warmup epochs, mazes")
     parser.add_argument("--lr", type=float, default=None, help="prefix sums")
     parser.add_argument("--warmup-epochs", type=int, default=None, help="prefix sums")
+    parser.add_argument("--lr-schedule", choices=("constant", "cosine"), default=None,
+                        help="prefix sums")
+    parser.add_argument("--maze-lr-schedule", choices=("constant", "cosine"), default=None)
     parser.add_argument("--threads", type=int, default=0,
                         help="torch and BLAS threads of the whole run (0: leave as they are; "
                         "the timings run on one thread in any case)")
@@ -62,8 +65,9 @@ def main():
     args = parser.parse_args()
     changes = {name: getattr(args, name) for name in (
         "seeds", "ablation_seeds", "train_bits", "test_bits", "steps", "width", "epochs",
-        "n_train", "n_test", "lr", "warmup_epochs", "maze_size", "maze_epochs", "maze_train",
-        "maze_width", "maze_blocks", "maze_steps", "maze_lr", "maze_warmup")
+        "n_train", "n_test", "lr", "warmup_epochs", "lr_schedule", "maze_size", "maze_epochs",
+        "maze_train", "maze_width", "maze_blocks", "maze_steps", "maze_lr", "maze_warmup",
+        "maze_lr_schedule")
         if getattr(args, name) is not None}
     changes.update(parts=tuple(args.parts), device=args.device)
     if args.threads:

@@ -39,6 +39,7 @@ state carried, detached, into the next segment; `DeepSupervisionNet` (a
 """
 
 import collections
+import math
 import warnings
 from functools import partial
 from numbers import Real
@@ -91,6 +92,19 @@ def _is_sample_list(X):
         return len({np.shape(x) for x in X}) > 1
     except ValueError:  # a ragged nested list inside one sample: the array path reports it
         return False
+
+
+def _lr_factor(step, warmup, total, cosine):
+    """The learning rate's factor at batch ``step`` (0-based) of ``total``.
+
+    A linear rise to 1 over the first ``warmup`` batches, then 1, or with
+    ``cosine`` a half cosine from 1 down towards 0 at the last batch.
+    """
+    if step < warmup:
+        return (step + 1) / warmup
+    if not cosine:
+        return 1.0
+    return 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, total - warmup)))
 
 
 def _loss_weights(alpha):
@@ -691,10 +705,13 @@ class RecursiveReasoner(PositionLabels, ModuleOnCPUPickle, BaseEstimator):
         `GradientNormClipping`); ``None``: no clipping.
     warmup_epochs : int, default=0
         Learning-rate warmup: the rate rises linearly from ``lr / w`` to
-        ``lr`` over the first ``warmup_epochs`` epochs' ``w`` batches (torch's
-        `~torch.optim.lr_scheduler.LinearLR` stepped every batch through
-        skorch's `LRScheduler`), as DeepThinking trains its maze networks.
+        ``lr`` over the first ``warmup_epochs`` epochs' ``w`` batches (a
+        `~torch.optim.lr_scheduler.LambdaLR` stepped every batch by skorch's
+        `LRScheduler`), as DeepThinking trains its maze networks.
         ``0``: ``lr`` from the first batch.
+    lr_schedule : {"constant", "cosine"}, default="constant"
+        The rate after the warmup: ``lr`` to the end, or a half cosine from
+        ``lr`` down towards 0 at the last batch (stepped every batch).
     device : str, default="auto"
         ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"``, ...
     random_state : int, RandomState instance or None, default=None
@@ -786,6 +803,7 @@ class RecursiveReasoner(PositionLabels, ModuleOnCPUPickle, BaseEstimator):
         "weight_decay": [Interval(Real, 0, None, closed="left")],
         "clip_grad_norm": [Interval(Real, 0, None, closed="neither"), None],
         "warmup_epochs": [IntInterval(0, None, closed="left")],
+        "lr_schedule": [StrOptions({"constant", "cosine"})],
         "device": [str],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
@@ -813,6 +831,7 @@ class RecursiveReasoner(PositionLabels, ModuleOnCPUPickle, BaseEstimator):
         weight_decay=0.0,
         clip_grad_norm=1.0,
         warmup_epochs=0,
+        lr_schedule="constant",
         device="auto",
         random_state=None,
         verbose=0,
@@ -836,6 +855,7 @@ class RecursiveReasoner(PositionLabels, ModuleOnCPUPickle, BaseEstimator):
         self.weight_decay = weight_decay
         self.clip_grad_norm = clip_grad_norm
         self.warmup_epochs = warmup_epochs
+        self.lr_schedule = lr_schedule
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
@@ -1039,19 +1059,22 @@ class RecursiveReasoner(PositionLabels, ModuleOnCPUPickle, BaseEstimator):
         callbacks = ()
         if self.clip_grad_norm is not None:
             callbacks += (("clip", GradientNormClipping(gradient_clip_value=self.clip_grad_norm)),)
-        if self.warmup_epochs:
-            batches = self.warmup_epochs * sum(
-                -(-len(yg) // self.batch_size) for _, _, yg in groups
+        if self.warmup_epochs or self.lr_schedule != "constant":
+            per_epoch = sum(-(-len(yg) // self.batch_size) for _, _, yg in groups)
+            factor = partial(
+                _lr_factor,
+                warmup=self.warmup_epochs * per_epoch,
+                total=self.max_epochs * per_epoch,
+                cosine=self.lr_schedule == "cosine",
             )
             callbacks += (
                 (
-                    "warmup",
+                    "lr_schedule",
                     LRScheduler(
-                        policy=torch.optim.lr_scheduler.LinearLR,
+                        policy=torch.optim.lr_scheduler.LambdaLR,
                         step_every="batch",
                         event_name=None,
-                        start_factor=1 / batches,
-                        total_iters=batches - 1,
+                        lr_lambda=factor,
                     ),
                 ),
             )

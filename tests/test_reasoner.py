@@ -442,6 +442,11 @@ def test_warmup_raises_the_rate_linearly_over_its_epochs(form, bits, monkeypatch
     rates.clear()
     clone(model).set_params(warmup_epochs=0).fit(*bits)
     assert set(rates) == {0.03}
+    rates.clear()
+    clone(model).set_params(lr_schedule="cosine").fit(*bits)
+    per_batch = np.array(rates[::updates])
+    np.testing.assert_allclose(per_batch[:7], 0.03 * np.array([1, 2, 3, 4, 5, 6, 6]) / 6)
+    assert np.all(np.diff(per_batch[6:]) < 0) and per_batch[-1] == pytest.approx(0.0075)
 
 
 # -- divergence

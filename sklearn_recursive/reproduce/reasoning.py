@@ -98,6 +98,7 @@ class ReasoningConfig:
     batch: int = 100
     lr: float = 1e-3
     warmup_epochs: int = 0  # RecursiveReasoner's learning-rate warmup
+    lr_schedule: str = "constant"  # and its schedule after the warmup
     ablations: tuple = ("recall off", "alpha=0", "fixed T", "unshared", "once")
     ablation_bits: tuple = (16, 64)
     ablation_factor: int = 8  # ablation curves up to ablation_factor * T
@@ -116,6 +117,7 @@ class ReasoningConfig:
     maze_lr: float = 1e-3
     maze_blocks: int = 2
     maze_warmup: int = 0  # warmup_epochs of the maze model
+    maze_lr_schedule: str = "constant"
     maze_factor: int = 4
     # speed and memory
     speed_steps: tuple = (5, 20)
@@ -173,6 +175,7 @@ class ReasoningConfig:
             f"n_blocks={self.n_blocks}, T={self.steps} steps, {self.epochs} epochs "
             f"(batch {self.batch}, Adam lr {self.lr}"
             + (f", warmup {self.warmup_epochs} epochs" if self.warmup_epochs else "")
+            + (f", {self.lr_schedule} schedule" if self.lr_schedule != "constant" else "")
             + "); test-time steps up to "
             f"{self.max_factor}T; {self.seeds} seed(s), ablations {self.ablation_seeds} "
             f"seed(s); mean ± std (ddof=1) over seeds of the exact match",
@@ -185,7 +188,9 @@ class ReasoningConfig:
                 f"per size {list(self.maze_test_sizes)}; width={self.maze_width}, "
                 f"n_blocks={self.maze_blocks}, T={self.maze_steps}, {self.maze_epochs} epochs "
                 f"(batch {self.maze_batch}, Adam lr {self.maze_lr}"
-                + (f", warmup {self.maze_warmup} epochs" if self.maze_warmup else "") + ")"
+                + (f", warmup {self.maze_warmup} epochs" if self.maze_warmup else "")
+                + (f", {self.maze_lr_schedule} schedule"
+                   if self.maze_lr_schedule != "constant" else "") + ")"
             )
         if "sudoku" in self.parts:
             side = self.sudoku_box[0] * self.sudoku_box[1]
@@ -341,7 +346,8 @@ def _bits(n, n_bits, seed, offset):
 def _model(cfg, seed, **params):
     settings = dict(n_steps=cfg.steps, width=cfg.width, n_blocks=cfg.n_blocks,
                     max_epochs=cfg.epochs, batch_size=cfg.batch, lr=cfg.lr,
-                    warmup_epochs=cfg.warmup_epochs, device=cfg.device, random_state=seed)
+                    warmup_epochs=cfg.warmup_epochs, lr_schedule=cfg.lr_schedule,
+                    device=cfg.device, random_state=seed)
     return RecursiveReasoner(**{**settings, **params})
 
 
@@ -490,7 +496,7 @@ def _mazes(cfg, log):
         est, seconds = _fit(RecursiveReasoner(
             n_steps=T, width=cfg.maze_width, n_blocks=cfg.maze_blocks, max_epochs=cfg.maze_epochs,
             batch_size=cfg.maze_batch, lr=cfg.maze_lr, warmup_epochs=cfg.maze_warmup,
-            device=cfg.device, random_state=seed,
+            lr_schedule=cfg.maze_lr_schedule, device=cfg.device, random_state=seed,
         ), X, y, log)
         res["fit_s"].append(seconds)
         log(f"reasoning 3 mazes seed={seed}: fit {seconds:.0f} s, training loss per epoch "
