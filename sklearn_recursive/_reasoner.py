@@ -107,6 +107,24 @@ def _lr_factor(step, warmup, total, cosine):
     return 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, total - warmup)))
 
 
+def _flip_batch(X, y, generator, transpose=False):
+    """One random symmetry of a training batch, the same for inputs and labels.
+
+    Each spatial axis is reversed with probability 1/2 and, with
+    ``transpose``, the two axes of grids are swapped with probability 1/2
+    (the eight symmetries of the square).  ``X`` is ``(n, C, *S)``, ``y``
+    ``(n, *S)``.
+    """
+    dims = y.dim() - 1
+    draws = torch.randint(2, (dims + transpose,), generator=generator).tolist()
+    axes = [-1 - i for i in range(dims) if draws[i]]
+    if axes:
+        X, y = X.flip(axes), y.flip(axes)
+    if transpose and draws[-1]:
+        X, y = X.transpose(-1, -2).contiguous(), y.transpose(-1, -2).contiguous()
+    return X, y
+
+
 def _loss_weights(alpha):
     """The weights of the loss terms that ``alpha`` keeps: full unroll, progressive."""
     return [w for w in (1.0 - alpha, alpha) if w > 0]
@@ -712,6 +730,15 @@ class RecursiveReasoner(PositionLabels, ModuleOnCPUPickle, BaseEstimator):
     lr_schedule : {"constant", "cosine"}, default="constant"
         The rate after the warmup: ``lr`` to the end, or a half cosine from
         ``lr`` down towards 0 at the last batch (stepped every batch).
+    augment : {None, "flips", "dihedral"}, default=None
+        Random symmetries of the training batches, one drawn per batch for
+        its inputs and labels together: ``"flips"`` reverses each spatial
+        axis with probability 1/2 (sequences: the whole sequence), and
+        ``"dihedral"`` (grids only) also swaps the two axes, the eight
+        symmetries of the square.  Use it only where a symmetry of the input
+        maps its labels the same way: a maze's shortest path does, running
+        parity does not (it reads left to right), and Sudoku with boxes of
+        2x3 does not survive a swap of the axes.
     device : str, default="auto"
         ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"``, ...
     random_state : int, RandomState instance or None, default=None
@@ -804,6 +831,7 @@ class RecursiveReasoner(PositionLabels, ModuleOnCPUPickle, BaseEstimator):
         "clip_grad_norm": [Interval(Real, 0, None, closed="neither"), None],
         "warmup_epochs": [IntInterval(0, None, closed="left")],
         "lr_schedule": [StrOptions({"constant", "cosine"})],
+        "augment": [StrOptions({"flips", "dihedral"}), None],
         "device": [str],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
@@ -832,6 +860,7 @@ class RecursiveReasoner(PositionLabels, ModuleOnCPUPickle, BaseEstimator):
         clip_grad_norm=1.0,
         warmup_epochs=0,
         lr_schedule="constant",
+        augment=None,
         device="auto",
         random_state=None,
         verbose=0,
@@ -856,6 +885,7 @@ class RecursiveReasoner(PositionLabels, ModuleOnCPUPickle, BaseEstimator):
         self.clip_grad_norm = clip_grad_norm
         self.warmup_epochs = warmup_epochs
         self.lr_schedule = lr_schedule
+        self.augment = augment
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
@@ -1078,6 +1108,14 @@ class RecursiveReasoner(PositionLabels, ModuleOnCPUPickle, BaseEstimator):
                     ),
                 ),
             )
+        transform = None
+        if self.augment is not None:
+            if self.augment == "dihedral" and n_spatial != 2:
+                raise ValueError(
+                    "augment='dihedral' swaps the axes of grids; X holds sequences: use "
+                    "augment='flips' (reversed sequences) or None."
+                )
+            transform = partial(_flip_batch, transpose=self.augment == "dihedral")
         settings = TrainSettings(
             criterion=DeepSupervisionLoss() if trm else ProgressiveLoss(self.alpha),
             max_epochs=self.max_epochs,
@@ -1087,6 +1125,7 @@ class RecursiveReasoner(PositionLabels, ModuleOnCPUPickle, BaseEstimator):
             device=device,
             verbose=2 if self.verbose else 0,
             callbacks=callbacks,
+            transform=transform,
         )
         data = [
             TensorDataset(Xg, np.searchsorted(classes, yg), device=device, y_dtype=torch.long)

@@ -195,15 +195,18 @@ class SliceIterator:
     With ``shuffle=True`` the rows are permuted once per epoch (one gather)
     and then sliced, which is what a hand-written PyTorch loop does.  The
     groups of a `SizeGroups` are sliced one by one; with ``shuffle=True``
-    their batches then come in a random order.
+    their batches then come in a random order.  ``transform(X, y, generator)``,
+    when given, maps every batch to the one yielded (random augmentation,
+    drawn from the iterator's seeded generator).
     """
 
-    def __init__(self, dataset, batch_size, shuffle=False, seed=None):
+    def __init__(self, dataset, batch_size, shuffle=False, seed=None, transform=None):
         self.dataset = dataset
         self.batch_size = batch_size
         self.shuffle = shuffle
+        self.transform = transform
         self.generator = None
-        if shuffle:
+        if shuffle or transform is not None:
             self.generator = torch.Generator()
             self.generator.manual_seed(0 if seed is None else int(seed))
 
@@ -227,12 +230,15 @@ class SliceIterator:
     def __iter__(self):
         groups = _groups(self.dataset)
         if len(groups) == 1:
-            return self._slices(groups[0])
-        batches = [batch for group in groups for batch in self._slices(group)]
-        if self.shuffle:
-            order = torch.randperm(len(batches), generator=self.generator).tolist()
-            batches = [batches[i] for i in order]
-        return iter(batches)
+            batches = self._slices(groups[0])
+        else:
+            batches = [batch for group in groups for batch in self._slices(group)]
+            if self.shuffle:
+                order = torch.randperm(len(batches), generator=self.generator).tolist()
+                batches = [batches[i] for i in order]
+        if self.transform is None:
+            return iter(batches)
+        return (self.transform(X, y, self.generator) for X, y in batches)
 
 
 class DivergenceGuard(Callback):
@@ -424,6 +430,8 @@ class TrainSettings:
         With validation data: the initial weights count as an epoch 0, and
         are restored when no epoch's validation loss is lower (a network that
         starts as a good function is then never left worse on validation).
+    transform : callable or None
+        ``transform(X, y, generator)`` of every training batch (`SliceIterator`).
     """
 
     criterion: object
@@ -439,6 +447,7 @@ class TrainSettings:
     verbose: int = 0
     callbacks: tuple = ()
     keep_initial: bool = False
+    transform: object = None
 
     def early_stopping(self, has_valid):
         """Whether a fit with (``has_valid``) or without validation data stops early."""
@@ -492,6 +501,7 @@ def make_net(
         iterator_train=SliceIterator,
         iterator_train__shuffle=True,
         iterator_train__seed=seed,
+        **({"iterator_train__transform": settings.transform} if settings.transform else {}),
         iterator_valid=SliceIterator,
         train_split=train_split,
         callbacks=callbacks,

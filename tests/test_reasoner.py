@@ -449,6 +449,55 @@ def test_warmup_raises_the_rate_linearly_over_its_epochs(form, bits, monkeypatch
     assert np.all(np.diff(per_batch[6:]) < 0) and per_batch[-1] == pytest.approx(0.0075)
 
 
+# -- augmentation
+
+
+def test_flip_batch_moves_inputs_and_labels_together():
+    generator = torch.Generator().manual_seed(0)
+    X = torch.arange(2 * 3 * 4 * 5).reshape(2, 3, 4, 5)
+    seen = {False: set(), True: set()}
+    for transpose in (False, True):
+        for _ in range(100):
+            Xb, yb = reasoner_module._flip_batch(X, X[:, 0], generator, transpose=transpose)
+            assert torch.equal(Xb[:, 0], yb)
+            seen[transpose].add(tuple(yb[0].flatten().tolist()))
+    assert len(seen[False]) == 4 and len(seen[True]) == 8  # flips; the square's 8
+    sequences = torch.arange(2 * 3 * 6).reshape(2, 3, 6)
+    flipped = {reasoner_module._flip_batch(sequences, sequences[:, 1], generator)[1][0, 0].item()
+               for _ in range(50)}
+    assert flipped == {6, 11}  # a sequence as it is, or reversed
+
+
+def test_augment_trains_on_symmetries_of_the_batches(monkeypatch):
+    X, y = make_mazes(8, size=2, random_state=0)
+    inputs = []
+    forward = DeepThinkingNet.forward
+
+    def spy(self, x, *args, **kwargs):
+        if self.training:
+            inputs.append(x.detach().clone())
+        return forward(self, x, *args, **kwargs)
+
+    monkeypatch.setattr(DeepThinkingNet, "forward", spy)
+    model = tiny(augment="dihedral", max_epochs=4, batch_size=4, random_state=0).fit(X, y)
+    known = {tuple(x.flatten().tolist()) for x in torch.as_tensor(X, dtype=inputs[0].dtype)}
+    assert any(tuple(x.flatten().tolist()) not in known for batch in inputs for x in batch)
+    first = [batch.clone() for batch in inputs]
+    inputs.clear()
+    again = clone(model).fit(X, y)
+    assert all(torch.equal(a, b) for a, b in zip(first, inputs))  # seeded
+    np.testing.assert_array_equal(again.predict_proba(X), model.predict_proba(X))
+    inputs.clear()
+    clone(model).set_params(augment=None).fit(X, y)
+    assert all(tuple(x.flatten().tolist()) in known for batch in inputs for x in batch)
+
+
+def test_augment_dihedral_needs_grids(bits):
+    with pytest.raises(ValueError, match="augment='dihedral' swaps the axes of grids"):
+        tiny(augment="dihedral").fit(*bits)
+    tiny(augment="flips", max_epochs=1).fit(*bits)
+
+
 # -- divergence
 
 

@@ -87,6 +87,26 @@ def test_slice_iterator_batches_size_groups_apart():
     assert all(torch.equal(a, b) for (_, a), b in zip(batches, again))  # seeded
 
 
+def test_slice_iterator_transforms_every_batch_with_its_generator():
+    X, _ = _data()
+    data = TensorDataset(X, np.arange(50, dtype=np.float32))
+    calls = []
+
+    def negate_some(xb, yb, generator):
+        calls.append(len(yb))
+        flip = bool(torch.randint(2, (1,), generator=generator))
+        return (-xb, -yb) if flip else (xb, yb)
+
+    batches = list(SliceIterator(data, 16, transform=negate_some, seed=4))
+    assert calls == [16, 16, 16, 2]
+    signs = [float(torch.sign(yb[-1])) for _, yb in batches]
+    assert set(signs) == {-1.0, 1.0}  # some batches transformed, some not
+    again = list(SliceIterator(data, 16, transform=negate_some, seed=4))
+    assert all(torch.equal(a[1], b[1]) for a, b in zip(batches, again))  # seeded
+    plain = torch.cat([yb for _, yb in SliceIterator(data, 16)])
+    assert torch.equal(torch.cat([yb.abs() for _, yb in batches]), plain)
+
+
 def test_slice_iterator_without_shuffle_keeps_order():
     X, y = _data()
     data = TensorDataset(X, np.arange(50, dtype=np.float32))
