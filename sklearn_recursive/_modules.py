@@ -912,8 +912,38 @@ def _check_alphas(alphas):
     return tuple(float(a) for a in values.reshape(-1))
 
 
+def _block_errors(K, targets, w, n_folds, alphas):
+    """Weighted squared error of ridge on ``n_folds`` contiguous blocks of rows, per alpha.
+
+    ``K``: the rows' (uncentred) kernel; each block is predicted by the ridge
+    (intercept unpenalised, fitted on the other rows' weighted means) fitted
+    on the rows outside it, scikit-learn's ``KFold(n_folds)`` without
+    shuffling.  Returns the errors summed over all rows, divided by ``n``.
+    """
+    n = len(K)
+    errors = np.zeros(len(alphas))
+    for held in np.array_split(np.arange(n), n_folds):
+        kept = np.setdiff1d(np.arange(n), held)
+        wk = w[kept]
+        total = wk.sum()
+        m = K[:, kept] @ wk / total  # each row's product with the kept rows' mean row
+        mm = wk @ m[kept] / total
+        sw = np.sqrt(wk)
+        K_kept = K[np.ix_(kept, kept)] - m[kept][:, None] - m[kept][None, :] + mm
+        K_held = K[np.ix_(held, kept)] - m[held][:, None] - m[kept][None, :] + mm
+        mean_t = wk @ targets[kept] / total
+        values, Q = np.linalg.eigh(sw[:, None] * K_kept * sw[None, :])
+        values = np.clip(values, 0.0, None)
+        QT = Q.T @ ((targets[kept] - mean_t) * sw[:, None])
+        for i, alpha in enumerate(alphas):
+            dual = sw[:, None] * (Q @ (QT / (values + alpha)[:, None]))
+            residuals = K_held @ dual + mean_t - targets[held]
+            errors[i] += float(w[held] @ (residuals**2).sum(axis=1))
+    return errors / (n * targets.shape[1])
+
+
 def ridge_head(A, y, n_outputs, alphas, sample_weight=None, offset=None, n_main=None,
-               other_scales=(1.0,), gram=None, return_loo=False):
+               other_scales=(1.0,), gram=None, return_loo=False, cv=None):
     """A linear head fitted in closed form: ``(coef, intercept, temperature)``.
 
     Ridge regression of the targets on the columns of ``A`` (float64,
@@ -923,7 +953,8 @@ def ridge_head(A, y, n_outputs, alphas, sample_weight=None, offset=None, n_main=
     `RidgeClassifierCV`) computes, in its kernel form (``n x n``, for
     ``n < p``; tested equal).  The columns from ``n_main`` on may be scaled
     up: the leave-one-out error also chooses among ``other_scales`` (a
-    column scaled by ``s`` is penalised as by ``alpha / s**2``), and the
+    column scaled by ``s`` is penalised as by ``alpha / s**2``; ``inf``: the
+    other columns alone, the first ``n_main`` left out), and the
     kernel of the first ``n_main`` columns is computed once for all, or
     given: ``gram``, ``A[:, :n_main] @ A[:, :n_main].T`` (uncentred,
     unweighted; a caller fitting many subsets of the same rows takes it
@@ -941,6 +972,12 @@ def ridge_head(A, y, n_outputs, alphas, sample_weight=None, offset=None, n_main=
       log-odds, and a temperature fitted on in-sample scores would trust an
       interpolating fit (``p >> n``) without limit.  With an ``offset`` (the
       previous round's logits), ``temperature = 0`` keeps it unchanged.
+
+    ``cv``: None chooses by the exact leave-one-out error; an int ``k`` by
+    the error of ``k`` contiguous blocks of rows, each predicted by the fit
+    on the others (`RidgeCV`'s ``cv=k``), which rows in time order need:
+    neighbouring forecasting windows overlap, and leave-one-out then favours
+    features that fit the row's neighbours.
 
     With ``return_loo``, a fourth value: every row's output by the fit
     without that row, ``(n, n_outputs)`` -- the same exact leave-one-out
@@ -975,20 +1012,28 @@ def ridge_head(A, y, n_outputs, alphas, sample_weight=None, offset=None, n_main=
     intercept_hat = w / total
     best = None
     for scale in other_scales if other.shape[1] else (1.0,):
-        values, Q = np.linalg.eigh(K_main + scale**2 * K_other)
+        main = 0.0 if math.isinf(scale) else 1.0  # inf: the other columns alone
+        other_weight = 1.0 if math.isinf(scale) else scale**2
+        values, Q = np.linalg.eigh(main * K_main + other_weight * K_other)
         values = np.clip(values, 0.0, None)
         QT, Q2 = Q.T @ T, Q**2
-        for alpha in alphas:
+        if cv is not None:  # the rows' unweighted kernel (the blocks centre their own)
+            shifted = A[:, n_main:] - mean_A[n_main:]
+            blocks = _block_errors(main * G + other_weight * (shifted @ shifted.T), targets,
+                                   w, int(cv), alphas)
+        for i, alpha in enumerate(alphas):
             residuals = Q @ ((alpha / (values + alpha))[:, None] * QT)
             hat = intercept_hat + Q2 @ (values / (values + alpha))
             loo = residuals / np.clip(1.0 - hat, 1e-12, None)[:, None]  # sqrt(w)-scaled
-            error = float(np.mean(loo**2))  # RidgeCV's criterion
+            error = float(np.mean(loo**2)) if cv is None else blocks[i]  # RidgeCV's criterion
             if best is None or error < best[0]:
                 best = (error, scale, alpha, values, Q, QT, loo)
     _, scale, alpha, values, Q, QT, loo = best
     dual = Q @ (QT / (values + alpha)[:, None])
     weighted = sw[:, None] * dual  # the centred main columns' product, from the raw ones
     coef_main = raw_main.T @ weighted - np.outer(mean_A[:n_main], weighted.sum(axis=0))
+    if math.isinf(scale):
+        coef_main, scale = np.zeros_like(coef_main), 1.0
     coef = np.vstack([coef_main, scale**2 * (other.T @ dual)]).T  # (n_outputs, p)
     intercept = mean_t - coef @ mean_A
     decisions = targets - loo / sw[:, None]  # each row's output by the fit without it
@@ -1143,6 +1188,17 @@ class RocketModule(_WindowModule):
         the ridge head reads them for regression targets and not for class
         labels (MiniRocket's features alone classify as well or better on
         the classification sets); a trained head always has them.
+    ridge_cv : {"auto", None} or int, default="auto"
+        How the ridge head chooses its penalty and how much the other
+        columns weigh: None by the exact leave-one-out error (MiniRocket's
+        `RidgeClassifierCV`), an int ``k`` by the error of ``k`` contiguous
+        blocks of the training rows, each predicted by the fit on the others
+        (`RidgeCV`'s ``cv=k``; rows in time order, as forecasting windows
+        are, then test on their own future-like block).  ``"auto"``: 5 blocks
+        for regression targets, leave-one-out for class labels.  On the four
+        forecasting series neighbouring windows overlap, and leave-one-out
+        chose the PPVs where the lags alone forecast better
+        (`docs/multiverse.md`).
 
     Attributes
     ----------
@@ -1185,8 +1241,15 @@ class RocketModule(_WindowModule):
         head="ridge",
         alphas=RIDGE_ALPHAS,
         linear_window="auto",
+        ridge_cv="auto",
     ):
         super().__init__(n_features, n_expansion, n_outputs, hidden)
+        if not (ridge_cv is None or ridge_cv == "auto"
+                or (is_int(ridge_cv) and ridge_cv >= 2)):
+            raise ValueError(
+                f"ridge_cv must be 'auto', None or an int >= 2; got {ridge_cv!r}."
+            )
+        self.ridge_cv = ridge_cv
         if head not in ("ridge", "trained"):
             raise ValueError(f"head must be 'ridge' or 'trained'; got {head!r}.")
         self.head_fit = head
@@ -1515,10 +1578,12 @@ class RocketModule(_WindowModule):
         scaled to unit variance on these rows (as MiniRocket standardises its
         features; ``h`` has ``input_gain``).  One penalty for 10,000 PPVs and
         a few dozen other columns would drown the latter (the previous
-        round's predictions, the lags), so the leave-one-out error also
-        chooses how much those weigh, all together, against the PPVs in the
-        ridge's kernel: as they are, or 1, 100 or 10,000 times as much.  The
-        maps' ``head`` is zeroed, and the maps stay a fixed random ReLU
+        round's predictions, the lags), so the leave-one-out error (or the
+        blocks' error: ``ridge_cv``) also chooses how much those weigh, all
+        together, against the PPVs in the ridge's kernel: as they are, or 1,
+        100 or 10,000 times as much, and, where the window's values are among
+        them, alone (the PPVs' weights 0: a ridge on the lags and the
+        expansion).  The maps' ``head`` is zeroed, and the maps stay a fixed random ReLU
         projection of ``[h, Z]`` (the fusion layer as initialised: random
         features, as the kernels).  ``y``: class indices (a classifier's
         targets) or float targets; ``offset``: outputs added to this
@@ -1547,11 +1612,15 @@ class RocketModule(_WindowModule):
         # as much as the PPVs in the ridge's kernel
         n_other = max(A.shape[1] - self.encoding_size, 1)
         balanced = math.sqrt(self.encoding_size / n_other)
+        scales = (1.0, balanced, 10 * balanced, 100 * balanced)
+        if A.shape[1] > self.encoding_size + self.n_expansion:  # the window's values too
+            scales += (math.inf,)  # the other columns alone: a ridge on the lags (and Z)
         coef, intercept, temperature, loo = ridge_head(
             A * scale, y.cpu().numpy(), self.n_outputs, self.alphas, weight, off,
             n_main=self.encoding_size,
-            other_scales=(1.0, balanced, 10 * balanced, 100 * balanced),
+            other_scales=scales,
             gram=self._gram_of(X, inputs[:, : self.encoding_size]), return_loo=True,
+            cv=self._ridge_folds(classify, len(y)),
         )
         self._loo = loo
         device, dtype = self.skip.weight.device, self.skip.weight.dtype
@@ -1563,6 +1632,13 @@ class RocketModule(_WindowModule):
         self.head.weight.zero_()
         self.head.bias.zero_()
         return True
+
+    def _ridge_folds(self, classify, n_rows):
+        """``ridge_head``'s ``cv``: None (leave-one-out) or the number of blocks."""
+        folds = self.ridge_cv
+        if folds == "auto":
+            folds = None if classify else 5
+        return None if folds is None else min(folds, n_rows)
 
     def fits_closed_form(self, n_rows):
         """Whether `fit_closed_form` fits ``n_rows`` rows (else it declines)."""

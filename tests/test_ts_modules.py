@@ -869,6 +869,93 @@ def test_ridge_head_leave_one_out_outputs_are_refits_without_the_row():
             np.testing.assert_allclose(loo[i], expected, rtol=1e-6, atol=1e-8)
 
 
+def test_ridge_head_other_columns_alone():
+    """``other_scales`` with ``inf``: the columns from ``n_main`` on alone (the first ones'
+    weights 0), as scikit-learn's `RidgeCV` on those columns; the leave-one-out error picks
+    it when the first columns are noise and the others carry the target."""
+    from sklearn.linear_model import RidgeCV
+
+    from sklearn_recursive._modules import RIDGE_ALPHAS, ridge_head
+
+    rng = np.random.default_rng(5)
+    noise, lags = rng.standard_normal((60, 200)), rng.standard_normal((60, 4))
+    y = lags @ np.array([1.0, -0.5, 0.25, 2.0]) + 0.1 * rng.standard_normal(60)
+    A = np.hstack([noise, lags])
+    coef, intercept, _ = ridge_head(A, y, 1, RIDGE_ALPHAS, n_main=200, other_scales=(np.inf,))
+    reference = RidgeCV(alphas=RIDGE_ALPHAS).fit(lags, y)
+    assert not coef[:, :200].any()
+    np.testing.assert_allclose(coef[:, 200:], reference.coef_[None], rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(intercept, [reference.intercept_], rtol=1e-6, atol=1e-8)
+    for cv in (None, 4):
+        chosen, *_ = ridge_head(A, y, 1, RIDGE_ALPHAS, n_main=200, other_scales=(1.0, np.inf),
+                                cv=cv)
+        assert not chosen[:, :200].any()
+
+
+def test_ridge_head_chooses_by_contiguous_blocks_with_cv():
+    """``cv=k``: the penalty of lowest error over ``k`` contiguous blocks of rows, each
+    predicted by the weighted ridge fitted on the others -- scikit-learn's `Ridge` refitted
+    fold by fold (``KFold(k)``, no shuffling) -- and then the fit on all rows."""
+    from sklearn.linear_model import Ridge
+    from sklearn.model_selection import KFold
+
+    from sklearn_recursive._modules import RIDGE_ALPHAS, _block_errors, ridge_head
+
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal((53, 80))
+    y = A[:, :3] @ np.array([1.0, -1.0, 0.5]) + 0.5 * rng.standard_normal(53)
+    w = rng.uniform(0.5, 2.0, 53)
+    errors = np.zeros(len(RIDGE_ALPHAS))
+    for i, alpha in enumerate(RIDGE_ALPHAS):
+        for kept, held in KFold(5).split(A):
+            fit = Ridge(alpha=alpha).fit(A[kept], y[kept], sample_weight=w[kept])
+            errors[i] += w[held] @ (fit.predict(A[held]) - y[held]) ** 2
+    errors /= 53
+    np.testing.assert_allclose(_block_errors(A @ A.T, y[:, None], w, 5, RIDGE_ALPHAS), errors,
+                               rtol=1e-8)
+    coef, intercept, _ = ridge_head(A, y, 1, RIDGE_ALPHAS, sample_weight=w, cv=5)
+    reference = Ridge(alpha=RIDGE_ALPHAS[np.argmin(errors)]).fit(A, y, sample_weight=w)
+    np.testing.assert_allclose(coef[0], reference.coef_, rtol=1e-6, atol=1e-10)
+    np.testing.assert_allclose(intercept, [reference.intercept_], rtol=1e-6, atol=1e-10)
+    # the other columns' weight is chosen by the blocks as well: the main columns noise,
+    # the other ones the target -> the largest scale of the other columns wins
+    noise = rng.standard_normal((53, 200))
+    cols = np.hstack([noise, A[:, :3]])
+    coef, *_ = ridge_head(cols, y, 1, RIDGE_ALPHAS, n_main=200, other_scales=(1.0, 100.0),
+                          cv=5)
+    assert np.abs(coef[0, 200:]).min() > 10 * np.abs(coef[0, :200]).max()
+
+
+@pytest.mark.parametrize("ridge_cv, target, expected", [
+    ("auto", "regression", 5), ("auto", "classification", None), (None, "regression", None),
+    (3, "classification", 3), (40, "regression", 24)])
+def test_rocket_ridge_cv_reaches_the_ridge(monkeypatch, ridge_cv, target, expected):
+    """``ridge_cv``: "auto" chooses the ridge by 5 contiguous blocks for regression targets
+    and by leave-one-out (None) for class labels; an int k by k blocks (at most the rows)."""
+    from sklearn_recursive._modules import ridge_head
+
+    X, Z = make_inputs("3d", N_EXPANSION, n=24)
+    y = (X[:, 0, :8].mean(dim=1) > 0).long()
+    if target == "regression":
+        y = X[:, 0, -3:].sum(dim=1, keepdim=True).repeat(1, N_OUTPUTS).double()
+    seen = []
+
+    def spy(*args, cv=None, **kwargs):
+        seen.append(cv)
+        return ridge_head(*args, cv=cv, **kwargs)
+
+    monkeypatch.setattr("sklearn_recursive._modules.ridge_head", spy)
+    module = build("rocket", (CHANNELS, LENGTH), N_EXPANSION, ridge_cv=ridge_cv).train()
+    assert module.fit_closed_form(X, Z, y)
+    assert seen == [expected]
+
+
+@pytest.mark.parametrize("bad", [1, 0, "loo", 2.5])
+def test_rocket_ridge_cv_refuses_bad_values(bad):
+    with pytest.raises(ValueError, match="ridge_cv must be 'auto', None or an int >= 2"):
+        RocketModule((CHANNELS, LENGTH), N_EXPANSION, 2, ridge_cv=bad)
+
+
 @pytest.mark.parametrize("linear_window", [True, False, "auto"])
 def test_rocket_fit_closed_form(linear_window):
     """``head="ridge"``: `fit_closed_form` fits the linear skip as `ridge_head` on the

@@ -26,7 +26,9 @@ former preset rocket, inception and fcn, and that with resnet added). The
 columns with parameters after the name change those of their column: a longer
 training budget for the former preset, the rocket member's former Adam-trained
 head (``head="trained"``, each fold net keeping its last epoch), and the rocket
-member without the window's values in its ridge head (``linear_window=False``).
+member without the window's values in its ridge head (``linear_window=False``),
+and the rocket member choosing its ridge by leave-one-out for regression too
+(``ridge_cv=None``, its default before 5 contiguous blocks).
 RE runs ``n_rounds=3`` rounds here (round 0 and two expansions, of its
 ``one_se`` selection), not its default 10, since the convolutional members cost
 a multiple of a single network per round on a CPU.
@@ -78,12 +80,16 @@ TRAINED_HEAD = dict(module=functools.partial(RocketModule, head="trained"),
                     restore_best_weights=False, n_iter_no_change=30)
 # the rocket member without the window's values in its linear head (MiniRocket's features)
 PPV_ONLY = dict(module=functools.partial(RocketModule, linear_window=False))
+# the rocket member choosing its ridge by leave-one-out on forecasting windows too
+# (the default before ridge_cv="auto": 5 contiguous blocks for regression targets)
+LOO_RIDGE = dict(module=functools.partial(RocketModule, ridge_cv=None))
 BUDGETS = {
     "HMVRE (rocket, inception, fcn), max_epochs=300, n_iter_no_change=30":
         ("HMVRE (rocket, inception, fcn)", LONGER),
     'rocket, head="trained", restore_best_weights=False, n_iter_no_change=30':
         ("rocket", TRAINED_HEAD),
     "rocket, linear_window=False": ("rocket", PPV_ONLY),
+    "rocket, ridge_cv=None": ("rocket", LOO_RIDGE),
 }
 KINDS = (("classification", "classification", "test accuracy"),
          ("regression", "forecasting", "test R²"))
