@@ -926,6 +926,8 @@ def _block_errors(K, targets, w, n_folds, alphas):
         kept = np.setdiff1d(np.arange(n), held)
         wk = w[kept]
         total = wk.sum()
+        if total <= 0:  # no weight outside the block: nothing to predict it from
+            continue
         m = K[:, kept] @ wk / total  # each row's product with the kept rows' mean row
         mm = wk @ m[kept] / total
         sw = np.sqrt(wk)
