@@ -912,36 +912,24 @@ def _check_alphas(alphas):
     return tuple(float(a) for a in values.reshape(-1))
 
 
-def _block_errors(K, targets, w, n_folds, alphas):
-    """Weighted squared error of ridge on ``n_folds`` contiguous blocks of rows, per alpha.
+def _block_error(Q, shrink, sw, total, residuals, blocks):
+    """Leave-block-out squared error of a ridge fit, from its hat matrix.
 
-    ``K``: the rows' (uncentred) kernel; each block is predicted by the ridge
-    (intercept unpenalised, fitted on the other rows' weighted means) fitted
-    on the rows outside it, scikit-learn's ``KFold(n_folds)`` without
-    shuffling.  Returns the errors summed over all rows, divided by ``n``.
+    For a linear smoother fitted by penalised least squares the residuals of
+    the rows of a block, predicted by the fit without them, are
+    ``(I - H_bb)^-1 r_b`` (``H``: the hat matrix, ``r``: the residuals of the
+    fit on all rows), the leave-one-out formula for blocks; here ``H =
+    sw sw^T / total + Q diag(shrink) Q^T`` (the unpenalised intercept and the
+    centred kernel), in the rows' ``sqrt(w)``-scaled space.  Returns the sum
+    of the squared held-out residuals over all rows and outputs.
     """
-    n = len(K)
-    errors = np.zeros(len(alphas))
-    for held in np.array_split(np.arange(n), n_folds):
-        kept = np.setdiff1d(np.arange(n), held)
-        wk = w[kept]
-        total = wk.sum()
-        if total <= 0:  # no weight outside the block: nothing to predict it from
-            continue
-        m = K[:, kept] @ wk / total  # each row's product with the kept rows' mean row
-        mm = wk @ m[kept] / total
-        sw = np.sqrt(wk)
-        K_kept = K[np.ix_(kept, kept)] - m[kept][:, None] - m[kept][None, :] + mm
-        K_held = K[np.ix_(held, kept)] - m[held][:, None] - m[kept][None, :] + mm
-        mean_t = wk @ targets[kept] / total
-        values, Q = np.linalg.eigh(sw[:, None] * K_kept * sw[None, :])
-        values = np.clip(values, 0.0, None)
-        QT = Q.T @ ((targets[kept] - mean_t) * sw[:, None])
-        for i, alpha in enumerate(alphas):
-            dual = sw[:, None] * (Q @ (QT / (values + alpha)[:, None]))
-            residuals = K_held @ dual + mean_t - targets[held]
-            errors[i] += float(w[held] @ (residuals**2).sum(axis=1))
-    return errors / (n * targets.shape[1])
+    error = 0.0
+    for block in blocks:
+        Qb = Q[block]
+        H_bb = np.outer(sw[block], sw[block]) / total + (Qb * shrink) @ Qb.T
+        held = np.linalg.lstsq(np.eye(len(block)) - H_bb, residuals[block], rcond=None)[0]
+        error += float(np.sum(held**2))
+    return error
 
 
 def ridge_head(A, y, n_outputs, alphas, sample_weight=None, offset=None, n_main=None,
@@ -1012,6 +1000,7 @@ def ridge_head(A, y, n_outputs, alphas, sample_weight=None, offset=None, n_main=
     other = (A[:, n_main:] - mean_A[n_main:]) * sw[:, None]
     K_other = other @ other.T
     intercept_hat = w / total
+    blocks = None if cv is None else np.array_split(np.arange(n), int(cv))
     best = None
     for scale in other_scales if other.shape[1] else (1.0,):
         main = 0.0 if math.isinf(scale) else 1.0  # inf: the other columns alone
@@ -1019,15 +1008,15 @@ def ridge_head(A, y, n_outputs, alphas, sample_weight=None, offset=None, n_main=
         values, Q = np.linalg.eigh(main * K_main + other_weight * K_other)
         values = np.clip(values, 0.0, None)
         QT, Q2 = Q.T @ T, Q**2
-        if cv is not None:  # the rows' unweighted kernel (the blocks centre their own)
-            shifted = A[:, n_main:] - mean_A[n_main:]
-            blocks = _block_errors(main * G + other_weight * (shifted @ shifted.T), targets,
-                                   w, int(cv), alphas)
-        for i, alpha in enumerate(alphas):
+        for alpha in alphas:
             residuals = Q @ ((alpha / (values + alpha))[:, None] * QT)
             hat = intercept_hat + Q2 @ (values / (values + alpha))
             loo = residuals / np.clip(1.0 - hat, 1e-12, None)[:, None]  # sqrt(w)-scaled
-            error = float(np.mean(loo**2)) if cv is None else blocks[i]  # RidgeCV's criterion
+            if cv is None:
+                error = float(np.mean(loo**2))  # RidgeCV's criterion
+            else:  # k contiguous blocks (KFold(k)), each predicted by the fit without it
+                error = _block_error(Q, values / (values + alpha), sw, total, residuals,
+                                     blocks) / loo.size
             if best is None or error < best[0]:
                 best = (error, scale, alpha, values, Q, QT, loo)
     _, scale, alpha, values, Q, QT, loo = best

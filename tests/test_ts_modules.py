@@ -899,27 +899,31 @@ def test_ridge_head_chooses_by_contiguous_blocks_with_cv():
     from sklearn.linear_model import Ridge
     from sklearn.model_selection import KFold
 
-    from sklearn_recursive._modules import RIDGE_ALPHAS, _block_errors, ridge_head
+    from sklearn_recursive._modules import RIDGE_ALPHAS, ridge_head
 
-    rng = np.random.default_rng(0)
-    A = rng.standard_normal((53, 80))
-    y = A[:, :3] @ np.array([1.0, -1.0, 0.5]) + 0.5 * rng.standard_normal(53)
-    w = rng.uniform(0.5, 2.0, 53)
-    errors = np.zeros(len(RIDGE_ALPHAS))
-    for i, alpha in enumerate(RIDGE_ALPHAS):
-        for kept, held in KFold(5).split(A):
-            fit = Ridge(alpha=alpha).fit(A[kept], y[kept], sample_weight=w[kept])
-            errors[i] += w[held] @ (fit.predict(A[held]) - y[held]) ** 2
-    errors /= 53
-    np.testing.assert_allclose(_block_errors(A @ A.T, y[:, None], w, 5, RIDGE_ALPHAS), errors,
-                               rtol=1e-8)
-    coef, intercept, _ = ridge_head(A, y, 1, RIDGE_ALPHAS, sample_weight=w, cv=5)
-    reference = Ridge(alpha=RIDGE_ALPHAS[np.argmin(errors)]).fit(A, y, sample_weight=w)
-    np.testing.assert_allclose(coef[0], reference.coef_, rtol=1e-6, atol=1e-10)
-    np.testing.assert_allclose(intercept, [reference.intercept_], rtol=1e-6, atol=1e-10)
+    for seed, (n, p, noise) in enumerate([(53, 80, 0.5), (40, 10, 2.0), (61, 30, 0.1)]):
+        rng = np.random.default_rng(seed)
+        A = rng.standard_normal((n, p))
+        y = A[:, :3] @ np.array([1.0, -1.0, 0.5]) + noise * rng.standard_normal(n)
+        w = rng.uniform(0.5, 2.0, n)
+        errors = np.zeros(len(RIDGE_ALPHAS))
+        for i, alpha in enumerate(RIDGE_ALPHAS):
+            for kept, held in KFold(5).split(A):
+                fit = Ridge(alpha=alpha).fit(A[kept], y[kept], sample_weight=w[kept])
+                errors[i] += w[held] @ (fit.predict(A[held]) - y[held]) ** 2
+        for i in range(len(RIDGE_ALPHAS) - 1):  # every neighbouring pair's order, exactly
+            pair = RIDGE_ALPHAS[i: i + 2]
+            chosen = pair[int(errors[i + 1] < errors[i])]
+            coef, *_ = ridge_head(A, y, 1, pair, sample_weight=w, cv=5)
+            reference = Ridge(alpha=chosen).fit(A, y, sample_weight=w)
+            np.testing.assert_allclose(coef[0], reference.coef_, rtol=1e-6, atol=1e-10)
+        coef, intercept, _ = ridge_head(A, y, 1, RIDGE_ALPHAS, sample_weight=w, cv=5)
+        reference = Ridge(alpha=RIDGE_ALPHAS[np.argmin(errors)]).fit(A, y, sample_weight=w)
+        np.testing.assert_allclose(coef[0], reference.coef_, rtol=1e-6, atol=1e-10)
+        np.testing.assert_allclose(intercept, [reference.intercept_], rtol=1e-6, atol=1e-10)
     # the other columns' weight is chosen by the blocks as well: the main columns noise,
     # the other ones the target -> the largest scale of the other columns wins
-    noise = rng.standard_normal((53, 200))
+    noise = rng.standard_normal((len(y), 200))
     cols = np.hstack([noise, A[:, :3]])
     coef, *_ = ridge_head(cols, y, 1, RIDGE_ALPHAS, n_main=200, other_scales=(1.0, 100.0),
                           cv=5)
