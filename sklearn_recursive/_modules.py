@@ -927,7 +927,11 @@ def _block_error(Q, shrink, sw, total, residuals, blocks):
     for block in blocks:
         Qb = Q[block]
         H_bb = np.outer(sw[block], sw[block]) / total + (Qb * shrink) @ Qb.T
-        held = np.linalg.lstsq(np.eye(len(block)) - H_bb, residuals[block], rcond=None)[0]
+        system = np.eye(len(block)) - H_bb
+        try:
+            held = np.linalg.solve(system, residuals[block])
+        except np.linalg.LinAlgError:  # a block the others interpolate exactly
+            held = np.linalg.lstsq(system, residuals[block], rcond=None)[0]
         error += float(np.sum(held**2))
     return error
 
