@@ -1188,8 +1188,8 @@ class RocketModule(_WindowModule):
         columns weigh: None by the exact leave-one-out error (MiniRocket's
         `RidgeClassifierCV`), an int ``k`` by the error of ``k`` contiguous
         blocks of the training rows, each predicted by the fit on the others
-        (`RidgeCV`'s ``cv=k``; rows in time order, as forecasting windows
-        are, then test on their own future-like block).  ``"auto"``: 5 blocks
+        (`RidgeCV`'s ``cv=k``: rows in time order, as forecasting windows
+        are, are then predicted without their neighbours).  ``"auto"``: 5 blocks
         for regression targets, leave-one-out for class labels.  On the four
         forecasting series neighbouring windows overlap, and leave-one-out
         chose the PPVs where the lags alone forecast better
