@@ -62,6 +62,7 @@ from ._training import (
     FastNet,
     ModuleOnCPUPickle,
     SizeGroups,
+    SliceIterator,
     TensorDataset,
     TrainSettings,
     fixed_chunks,
@@ -1086,11 +1087,16 @@ class RecursiveReasoner(PositionLabels, ModuleOnCPUPickle, BaseEstimator):
                 seed=seed,
             )
 
+        data = [
+            TensorDataset(Xg, np.searchsorted(classes, yg), device=device, y_dtype=torch.long)
+            for _, Xg, yg in groups
+        ]
+        data = data[0] if len(data) == 1 else SizeGroups(data)
         callbacks = ()
         if self.clip_grad_norm is not None:
             callbacks += (("clip", GradientNormClipping(gradient_clip_value=self.clip_grad_norm)),)
         if self.warmup_epochs or self.lr_schedule != "constant":
-            per_epoch = sum(-(-len(yg) // self.batch_size) for _, _, yg in groups)
+            per_epoch = len(SliceIterator(data, self.batch_size))  # batches an epoch
             factor = partial(
                 _lr_factor,
                 warmup=self.warmup_epochs * per_epoch,
@@ -1127,11 +1133,6 @@ class RecursiveReasoner(PositionLabels, ModuleOnCPUPickle, BaseEstimator):
             callbacks=callbacks,
             transform=transform,
         )
-        data = [
-            TensorDataset(Xg, np.searchsorted(classes, yg), device=device, y_dtype=torch.long)
-            for _, Xg, yg in groups
-        ]
-        data = data[0] if len(data) == 1 else SizeGroups(data)
         try:
             net_class = DeepSupervisionNet if trm else None
             net, interrupted = _train(make_module, data, settings, seed, net_class=net_class)

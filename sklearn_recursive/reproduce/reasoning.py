@@ -68,6 +68,12 @@ from .speed import alternate, with_threads
 PARTS = ("extrapolation", "ablations", "mazes", "halting", "speed", "sudoku")
 
 
+def _optimiser(lr, warmup_epochs, lr_schedule):
+    """The optimiser's part of a setting's description."""
+    return (f"Adam lr {lr}" + (f", warmup {warmup_epochs} epochs" if warmup_epochs else "")
+            + (f", {lr_schedule} schedule" if lr_schedule != "constant" else ""))
+
+
 @dataclasses.dataclass
 class ReasoningConfig:
     """Settings of the reasoning experiments (the defaults: the full run).
@@ -173,10 +179,8 @@ class ReasoningConfig:
             f"prefix sums: {self.n_train} training strings of {self.train_bits} bits, "
             f"{self.n_test} test strings per length; RecursiveReasoner width={self.width}, "
             f"n_blocks={self.n_blocks}, T={self.steps} steps, {self.epochs} epochs "
-            f"(batch {self.batch}, Adam lr {self.lr}"
-            + (f", warmup {self.warmup_epochs} epochs" if self.warmup_epochs else "")
-            + (f", {self.lr_schedule} schedule" if self.lr_schedule != "constant" else "")
-            + "); test-time steps up to "
+            f"(batch {self.batch}, {_optimiser(self.lr, self.warmup_epochs, self.lr_schedule)}"
+            "); test-time steps up to "
             f"{self.max_factor}T; {self.seeds} seed(s), ablations {self.ablation_seeds} "
             f"seed(s); mean ± std (ddof=1) over seeds of the exact match",
         ]
@@ -187,10 +191,8 @@ class ReasoningConfig:
                 f"{self.maze_size} cells ({side}x{side} pixels), {self.maze_test} test mazes "
                 f"per size {list(self.maze_test_sizes)}; width={self.maze_width}, "
                 f"n_blocks={self.maze_blocks}, T={self.maze_steps}, {self.maze_epochs} epochs "
-                f"(batch {self.maze_batch}, Adam lr {self.maze_lr}"
-                + (f", warmup {self.maze_warmup} epochs" if self.maze_warmup else "")
-                + (f", {self.maze_lr_schedule} schedule"
-                   if self.maze_lr_schedule != "constant" else "") + ")"
+                f"(batch {self.maze_batch}, "
+                f"{_optimiser(self.maze_lr, self.maze_warmup, self.maze_lr_schedule)})"
             )
         if "sudoku" in self.parts:
             side = self.sudoku_box[0] * self.sudoku_box[1]
