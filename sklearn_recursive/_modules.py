@@ -912,28 +912,85 @@ def _check_alphas(alphas):
     return tuple(float(a) for a in values.reshape(-1))
 
 
-def _block_error(Q, shrink, sw, total, residuals, blocks):
-    """Leave-block-out squared error of a ridge fit, from its hat matrix.
+def _held_out(residuals, scaled_inverse, intercept_hat, sw, total, blocks):
+    """Held-out residuals of a ridge fit, from its hat matrix, ``(n, n_outputs)``.
 
     For a linear smoother fitted by penalised least squares the residuals of
-    the rows of a block, predicted by the fit without them, are
-    ``(I - H_bb)^-1 r_b`` (``H``: the hat matrix, ``r``: the residuals of the
-    fit on all rows), the leave-one-out formula for blocks; here ``H =
-    sw sw^T / total + Q diag(shrink) Q^T`` (the unpenalised intercept and the
-    centred kernel), in the rows' ``sqrt(w)``-scaled space.  Returns the sum
-    of the squared held-out residuals over all rows and outputs.
+    the rows of a block, predicted by the fit without them, are ``(I -
+    H_bb)^-1 r_b`` (``H``: the hat matrix, ``r``: the residuals of the fit on
+    all rows); for blocks of one row, leave-one-out's ``r_i / (1 - H_ii)``.
+    Here, in the rows' ``sqrt(w)``-scaled space, ``I - H = alpha (K + alpha
+    I)^-1 - sw sw^T / total`` (the centred kernel ``K`` and the unpenalised
+    intercept), and ``scaled_inverse(None)`` gives the diagonal of ``alpha
+    (K + alpha I)^-1``, ``scaled_inverse(i)`` its block ``blocks[i]``.
+    ``blocks`` None: leave-one-out.
     """
-    error = 0.0
-    for block in blocks:
-        Qb = Q[block]
-        H_bb = np.outer(sw[block], sw[block]) / total + (Qb * shrink) @ Qb.T
-        system = np.eye(len(block)) - H_bb
+    if blocks is None:
+        return residuals / np.clip(scaled_inverse(None) - intercept_hat, 1e-12, None)[:, None]
+    held = np.empty_like(residuals)
+    for i, block in enumerate(blocks):
+        system = scaled_inverse(i) - np.outer(sw[block], sw[block]) / total
         try:
-            held = np.linalg.solve(system, residuals[block])
+            held[block] = np.linalg.solve(system, residuals[block])
         except np.linalg.LinAlgError:  # a block the others interpolate exactly
-            held = np.linalg.lstsq(system, residuals[block], rcond=None)[0]
-        error += float(np.sum(held**2))
-    return error
+            held[block] = np.linalg.lstsq(system, residuals[block], rcond=None)[0]
+    return held
+
+
+def _ridge_fits(K_main, other, T, alphas, other_scales, blocks):
+    """Every ridge fit that `ridge_head` compares.
+
+    Yields ``(order, scale, alpha, residuals, scaled_inverse)``: the
+    sqrt(w)-scaled residuals ``alpha (M + alpha I)^-1 T`` of the kernel ``M =
+    K_main + scale**2 other other^T`` (``inf``: ``other other^T`` alone) and
+    `_held_out`'s ``scaled_inverse`` of that fit; ``order``, ``(i, j)`` for
+    ``other_scales[i]`` and ``alphas[j]``, breaks ties as a loop over scales
+    then penalties would.  One eigendecomposition of ``K_main`` serves every
+    scale: ``other`` has few columns, and the inverse with them is a low-rank
+    (Woodbury) update of the one without, computed a penalty at a time for
+    all scales; the other columns alone are their thin SVD.
+    """
+    values, V = np.linalg.eigh(K_main)
+    values = np.clip(values, 0.0, None)
+    VT_T, V2 = V.T @ T, V**2
+    W = V.T @ other  # the other columns in K_main's eigenbasis, (n, r)
+    r = other.shape[1]
+    scales = other_scales if r else (1.0,)
+    if any(math.isinf(scale) for scale in scales):
+        U, sing, _ = np.linalg.svd(other, full_matrices=False)
+        U2, UT_T = U**2, U.T @ T
+    for j, alpha in enumerate(alphas):
+        d = 1.0 / (values + alpha)  # P = (K_main + alpha I)^-1 = V diag(d) V^T
+        dW = d[:, None] * W
+        PT, diagP, PO, G = V @ (d[:, None] * VT_T), V2 @ d, V @ dW, W.T @ dW
+        P_bb = None if blocks is None else [(V[blk] * d) @ V[blk].T for blk in blocks]
+        for i, scale in enumerate(scales):
+            if math.isinf(scale):  # alpha (other other^T + alpha I)^-1 = I - U diag(shrink) U^T
+                shrink = sing**2 / (sing**2 + alpha)
+
+                def scaled_inverse(b, shrink=shrink):
+                    if b is None:
+                        return 1.0 - U2 @ shrink
+                    Ub = U[blocks[b]]
+                    return np.eye(len(Ub)) - (Ub * shrink) @ Ub.T
+
+                yield (i, j), scale, alpha, T - U @ (shrink[:, None] * UT_T), scaled_inverse
+                continue
+            S = scale**2
+            if r:  # (M + alpha I)^-1 = P - S P O (I + S G)^-1 O^T P, G = O^T P O
+                inner = np.eye(r) + S * G
+                corr_T = S * (PO @ np.linalg.solve(inner, PO.T @ T))
+                corr_O = S * np.linalg.solve(inner, PO.T).T  # (n, r): P O's other factor
+            else:
+                corr_T, corr_O = 0.0, PO
+
+            def scaled_inverse(b, alpha=alpha, diagP=diagP, PO=PO, corr_O=corr_O, P_bb=P_bb):
+                if b is None:
+                    return alpha * (diagP - np.sum(PO * corr_O, axis=1))
+                block = blocks[b]
+                return alpha * (P_bb[b] - PO[block] @ corr_O[block].T)
+
+            yield (i, j), scale, alpha, alpha * (PT - corr_T), scaled_inverse
 
 
 def ridge_head(A, y, n_outputs, alphas, sample_weight=None, offset=None, n_main=None,
@@ -974,9 +1031,12 @@ def ridge_head(A, y, n_outputs, alphas, sample_weight=None, offset=None, n_main=
     features that fit the row's neighbours.
 
     With ``return_loo``, a fourth value: every row's output by the fit
-    without that row, ``(n, n_outputs)`` -- the same exact leave-one-out
-    residuals that chose the penalty (regression: ``y - residual``;
-    classification: the logits ``offset + temperature * decision``).
+    without that row, ``(n, n_outputs)`` -- the exact leave-one-out
+    residuals of the chosen fit (regression: ``y - residual``;
+    classification: the logits ``offset + temperature * decision``), also
+    with ``cv``: the outputs of the blocks' fits (without the row's whole
+    block) made the forecasting series' later rounds worse (mean test R²
+    0.900 against 0.907, `docs/multiverse.md`).
     """
     from scipy.optimize import minimize_scalar
 
@@ -1002,29 +1062,21 @@ def ridge_head(A, y, n_outputs, alphas, sample_weight=None, offset=None, n_main=
     g = G @ w / total  # each row's product with the weighted mean row
     K_main = sw[:, None] * (G - g[:, None] - g[None, :] + (w @ g) / total) * sw[None, :]
     other = (A[:, n_main:] - mean_A[n_main:]) * sw[:, None]
-    K_other = other @ other.T
     intercept_hat = w / total
     blocks = None if cv is None else np.array_split(np.arange(n), int(cv))
     best = None
-    for scale in other_scales if other.shape[1] else (1.0,):
-        main = 0.0 if math.isinf(scale) else 1.0  # inf: the other columns alone
-        other_weight = 1.0 if math.isinf(scale) else scale**2
-        values, Q = np.linalg.eigh(main * K_main + other_weight * K_other)
-        values = np.clip(values, 0.0, None)
-        QT, Q2 = Q.T @ T, Q**2
-        for alpha in alphas:
-            residuals = Q @ ((alpha / (values + alpha))[:, None] * QT)
-            hat = intercept_hat + Q2 @ (values / (values + alpha))
-            loo = residuals / np.clip(1.0 - hat, 1e-12, None)[:, None]  # sqrt(w)-scaled
-            if cv is None:
-                error = float(np.mean(loo**2))  # RidgeCV's criterion
-            else:  # k contiguous blocks (KFold(k)), each predicted by the fit without it
-                error = _block_error(Q, values / (values + alpha), sw, total, residuals,
-                                     blocks) / loo.size
-            if best is None or error < best[0]:
-                best = (error, scale, alpha, values, Q, QT, loo)
-    _, scale, alpha, values, Q, QT, loo = best
-    dual = Q @ (QT / (values + alpha)[:, None])
+    for order, scale, alpha, residuals, scaled_inverse in _ridge_fits(
+            K_main, other, T, alphas, other_scales, blocks):
+        # sqrt(w)-scaled held-out residuals: leave-one-out, or k contiguous blocks
+        # (KFold(k)), each predicted by the fit without it
+        held = _held_out(residuals, scaled_inverse, intercept_hat, sw, total, blocks)
+        error = float(np.mean(held**2))  # RidgeCV's criterion
+        if best is None or (error, order) < best[:2]:
+            best = (error, order, scale, alpha, residuals, scaled_inverse, held)
+    *_, scale, alpha, residuals, scaled_inverse, loo = best
+    if blocks is not None and return_loo:  # the outputs are the leave-one-out ones
+        loo = _held_out(residuals, scaled_inverse, intercept_hat, sw, total, None)
+    dual = residuals / alpha  # (M + alpha I)^-1 T
     weighted = sw[:, None] * dual  # the centred main columns' product, from the raw ones
     coef_main = raw_main.T @ weighted - np.outer(mean_A[:n_main], weighted.sum(axis=0))
     if math.isinf(scale):
@@ -1193,7 +1245,8 @@ class RocketModule(_WindowModule):
         for regression targets, leave-one-out for class labels.  On the four
         forecasting series neighbouring windows overlap, and leave-one-out
         chose the PPVs where the lags alone forecast better
-        (`docs/multiverse.md`).
+        (`docs/multiverse.md`).  The training rows' out-of-fold outputs
+        (`loo_outputs`) stay the leave-one-out ones in either case.
 
     Attributes
     ----------

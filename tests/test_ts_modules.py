@@ -844,10 +844,12 @@ def test_ridge_head_regression_and_offsets():
         ridge_head(*twice, 2, [1.0])[0], rtol=1e-6, atol=1e-9)
 
 
-def test_ridge_head_leave_one_out_outputs_are_refits_without_the_row():
+@pytest.mark.parametrize("cv", [None, 4])
+def test_ridge_head_leave_one_out_outputs_are_refits_without_the_row(cv):
     """``return_loo``: each row's output is what the ridge fitted without that row gives it
     (one penalty, so that the refits choose no other), with the offset and, for a
-    classifier, the temperature of the fit on all rows."""
+    classifier, the temperature of the fit on all rows -- also when blocks (``cv``) choose
+    the fit."""
     from sklearn_recursive._modules import ridge_head
 
     rng = np.random.default_rng(3)
@@ -857,7 +859,7 @@ def test_ridge_head_leave_one_out_outputs_are_refits_without_the_row():
     labels = rng.integers(0, 3, 15)
     for target, n_out, off in ((y, 1, offset), (labels, 3, None)):
         *_, temperature, loo = ridge_head(A, target, n_out, [2.0], offset=off,
-                                          return_loo=True)
+                                          return_loo=True, cv=cv)
         for i in range(15):
             keep = np.arange(15) != i
             coef, intercept, _ = ridge_head(
@@ -867,6 +869,30 @@ def test_ridge_head_leave_one_out_outputs_are_refits_without_the_row():
             expected = (off[i] + decision if off is not None
                         else temperature * decision)
             np.testing.assert_allclose(loo[i], expected, rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("scale", [0.3, 1.0, 40.0])
+def test_ridge_head_scaled_other_columns_are_ridge_cv_on_scaled_columns(scale):
+    """``other_scales=(s,)``: the fit is `RidgeCV` on the main columns beside the other
+    columns multiplied by ``s`` (weighted, leave-one-out choice of the penalty), its
+    weights applying to the columns as given -- the low-rank update of the main columns'
+    kernel that serves every scale computes the same fit."""
+    from sklearn.linear_model import RidgeCV
+
+    from sklearn_recursive._modules import RIDGE_ALPHAS, ridge_head
+
+    rng = np.random.default_rng(11)
+    main, other = rng.standard_normal((45, 120)), rng.standard_normal((45, 6))
+    y = other @ rng.standard_normal((6, 2)) + main[:, :2] + 0.5 * rng.standard_normal((45, 2))
+    w = rng.uniform(0.5, 2.0, 45)
+    coef, intercept, _ = ridge_head(np.hstack([main, other]), y, 2, RIDGE_ALPHAS,
+                                    sample_weight=w, n_main=120, other_scales=(scale,))
+    reference = RidgeCV(alphas=RIDGE_ALPHAS).fit(np.hstack([main, scale * other]), y,
+                                                 sample_weight=w)
+    expected = reference.coef_.copy()
+    expected[:, 120:] *= scale
+    np.testing.assert_allclose(coef, expected, rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(intercept, reference.intercept_, rtol=1e-6, atol=1e-9)
 
 
 def test_ridge_head_other_columns_alone():
