@@ -1074,7 +1074,7 @@ def ridge_head(A, y, n_outputs, alphas, sample_weight=None, offset=None, n_main=
         if best is None or (error, order) < best[:2]:
             best = (error, order, scale, alpha, residuals, scaled_inverse, held)
     *_, scale, alpha, residuals, scaled_inverse, loo = best
-    if blocks is not None and return_loo:  # the outputs are the leave-one-out ones
+    if blocks is not None:  # the outputs and the temperature read the leave-one-out ones
         loo = _held_out(residuals, scaled_inverse, intercept_hat, sw, total, None)
     dual = residuals / alpha  # (M + alpha I)^-1 T
     weighted = sw[:, None] * dual  # the centred main columns' product, from the raw ones

@@ -860,6 +860,8 @@ def test_ridge_head_leave_one_out_outputs_are_refits_without_the_row(cv):
     for target, n_out, off in ((y, 1, offset), (labels, 3, None)):
         *_, temperature, loo = ridge_head(A, target, n_out, [2.0], offset=off,
                                           return_loo=True, cv=cv)
+        # the temperature does not depend on whether the outputs are asked for
+        assert ridge_head(A, target, n_out, [2.0], offset=off, cv=cv)[2] == temperature
         for i in range(15):
             keep = np.arange(15) != i
             coef, intercept, _ = ridge_head(
