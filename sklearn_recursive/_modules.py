@@ -1083,7 +1083,11 @@ def ridge_head(A, y, n_outputs, alphas, sample_weight=None, offset=None, n_main=
         coef_main, scale = np.zeros_like(coef_main), 1.0
     coef = np.vstack([coef_main, scale**2 * (other.T @ dual)]).T  # (n_outputs, p)
     intercept = mean_t - coef @ mean_A
-    decisions = targets - loo / sw[:, None]  # each row's output by the fit without it
+    # each row's output by the fit without it; a row of weight 0 does not move the fit,
+    # so its output is the fit's (its scaled residual, 0, says nothing)
+    free = sw == 0
+    decisions = targets - loo / np.where(free, 1.0, sw)[:, None]
+    decisions[free] = A[free] @ coef.T + intercept
     if not classify:
         return (coef, intercept, 1.0) + ((off + decisions,) if return_loo else ())
 

@@ -873,6 +873,30 @@ def test_ridge_head_leave_one_out_outputs_are_refits_without_the_row(cv):
             np.testing.assert_allclose(loo[i], expected, rtol=1e-6, atol=1e-8)
 
 
+@pytest.mark.parametrize("cv", [None, 5])
+def test_ridge_head_rows_of_weight_zero(cv):
+    """A row of weight 0 changes nothing in the fit, and its leave-one-out output is the
+    fit's output -- finite, not 0 / 0 -- for regression and class targets."""
+    from sklearn_recursive._modules import RIDGE_ALPHAS, ridge_head
+
+    rng = np.random.default_rng(13)
+    A = rng.standard_normal((30, 50))
+    w = np.ones(30)
+    w[[0, 7, 20]] = 0.0
+    keep = w > 0
+    for target, n_out in ((A[:, 0] + 0.1 * rng.standard_normal(30), 1),
+                          (rng.integers(0, 3, 30), 3)):
+        coef, intercept, temperature, loo = ridge_head(
+            A, target, n_out, RIDGE_ALPHAS, sample_weight=w, cv=cv, return_loo=True)
+        if cv is None:  # the blocks of the rows kept differ from those of all rows
+            reference = ridge_head(A[keep], target[keep], n_out, RIDGE_ALPHAS,
+                                   return_loo=True)
+            np.testing.assert_allclose(coef, reference[0], rtol=1e-6, atol=1e-9)
+            np.testing.assert_allclose(loo[keep], reference[3], rtol=1e-6, atol=1e-8)
+        np.testing.assert_allclose(loo[~keep], temperature * (A[~keep] @ coef.T + intercept),
+                                   rtol=1e-6, atol=1e-9)
+
+
 @pytest.mark.parametrize("scale", [0.3, 1.0, 40.0])
 def test_ridge_head_scaled_other_columns_are_ridge_cv_on_scaled_columns(scale):
     """``other_scales=(s,)``: the fit is `RidgeCV` on the main columns beside the other
