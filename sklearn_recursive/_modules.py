@@ -912,7 +912,16 @@ def _check_alphas(alphas):
     return tuple(float(a) for a in values.reshape(-1))
 
 
-def _held_out(residuals, scaled_inverse, intercept_hat, sw, total, blocks):
+def _block_groups(n, k):
+    """``k`` contiguous blocks of ``range(n)`` (`KFold(k)`'s), grouped by size: a list of
+    ``(n_blocks, size)`` index arrays, one per size, so that each group's blocks are
+    solved as one stack."""
+    blocks = np.array_split(np.arange(n), k)
+    return [np.stack([b for b in blocks if len(b) == size])
+            for size in sorted({len(b) for b in blocks})]
+
+
+def _held_out(residuals, scaled_inverse, intercept_hat, sw, total, groups):
     """Held-out residuals of a ridge fit, from its hat matrix, ``(n, n_outputs)``.
 
     For a linear smoother fitted by penalised least squares the residuals of
@@ -922,22 +931,59 @@ def _held_out(residuals, scaled_inverse, intercept_hat, sw, total, blocks):
     Here, in the rows' ``sqrt(w)``-scaled space, ``I - H = alpha (K + alpha
     I)^-1 - sw sw^T / total`` (the centred kernel ``K`` and the unpenalised
     intercept), and ``scaled_inverse(None)`` gives the diagonal of ``alpha
-    (K + alpha I)^-1``, ``scaled_inverse(i)`` its block ``blocks[i]``.
-    ``blocks`` None: leave-one-out.
+    (K + alpha I)^-1``, ``scaled_inverse(g)`` its blocks ``groups[g]``
+    (`_block_groups`), stacked.  ``groups`` None: leave-one-out.
     """
-    if blocks is None:
+    if groups is None:
         return residuals / np.clip(scaled_inverse(None) - intercept_hat, 1e-12, None)[:, None]
     held = np.empty_like(residuals)
-    for i, block in enumerate(blocks):
-        system = scaled_inverse(i) - np.outer(sw[block], sw[block]) / total
+    for g, rows in enumerate(groups):
+        scaled = sw[rows]  # (n_blocks, size)
+        systems = scaled_inverse(g) - scaled[:, :, None] * scaled[:, None, :] / total
         try:
-            held[block] = np.linalg.solve(system, residuals[block])
+            held[rows] = np.linalg.solve(systems, residuals[rows])
         except np.linalg.LinAlgError:  # a block the others interpolate exactly
-            held[block] = np.linalg.lstsq(system, residuals[block], rcond=None)[0]
+            for system, block in zip(systems, rows):
+                held[block] = np.linalg.lstsq(system, residuals[block], rcond=None)[0]
     return held
 
 
-def _ridge_fits(K_main, other, T, alphas, other_scales, blocks):
+# `ridge_head`'s key in a ``kept`` dict: (digest, parts) of the last main kernel decomposed
+_KERNEL = "ridge kernel"
+
+
+def _kernel_parts(K_main, alphas, groups, kept):
+    """What every fit on the kernel ``K_main`` shares: its eigenvectors ``V`` and, for
+    each penalty, ``d`` (``P = (K_main + alpha I)^-1 = V diag(d) V^T``), ``P``'s diagonal
+    and its blocks ``groups`` (stacked per group; None for leave-one-out).
+
+    ``kept``: a dict holding the parts of the last kernel decomposed, reused when
+    ``K_main``, the penalties and the blocks are the same (a digest of their bytes).
+    """
+    key = None
+    if kept is not None:
+        digest = hashlib.blake2b(K_main.tobytes(), digest_size=16)
+        digest.update(np.asarray(alphas, dtype=float).tobytes())
+        digest.update(repr(None if groups is None else [g.shape for g in groups]).encode())
+        key = digest.digest()
+        last = kept.get(_KERNEL)
+        if last is not None and last[0] == key:
+            return last[1]
+    values, V = np.linalg.eigh(K_main)
+    values, V2 = np.clip(values, 0.0, None), V**2
+    per_alpha = []
+    for alpha in alphas:
+        d = 1.0 / (values + alpha)
+        P_bb = None if groups is None else [(V[rows] * d) @ V[rows].transpose(0, 2, 1)
+                                            for rows in groups]
+        per_alpha.append((d, V2 @ d, P_bb))
+    parts = (V, per_alpha)
+    if kept is not None:
+        kept[_KERNEL] = (key, parts)
+    return parts
+
+
+def _ridge_fits(K_main, other, T, alphas, other_scales, groups, kept=None):
     """Every ridge fit that `ridge_head` compares.
 
     Yields ``(order, scale, alpha, residuals, scaled_inverse)``: the
@@ -946,33 +992,31 @@ def _ridge_fits(K_main, other, T, alphas, other_scales, blocks):
     `_held_out`'s ``scaled_inverse`` of that fit; ``order``, ``(i, j)`` for
     ``other_scales[i]`` and ``alphas[j]``, breaks ties as a loop over scales
     then penalties would.  One eigendecomposition of ``K_main`` serves every
-    scale: ``other`` has few columns, and the inverse with them is a low-rank
-    (Woodbury) update of the one without, computed a penalty at a time for
-    all scales; the other columns alone are their thin SVD.
+    scale (and, with ``kept``, every later call on the same kernel:
+    `_kernel_parts`): ``other`` has few columns, and the inverse with them is
+    a low-rank (Woodbury) update of the one without, computed a penalty at a
+    time for all scales; the other columns alone are their thin SVD.
     """
-    values, V = np.linalg.eigh(K_main)
-    values = np.clip(values, 0.0, None)
-    VT_T, V2 = V.T @ T, V**2
+    V, per_alpha = _kernel_parts(K_main, alphas, groups, kept)
+    VT_T = V.T @ T
     W = V.T @ other  # the other columns in K_main's eigenbasis, (n, r)
     r = other.shape[1]
     scales = other_scales if r else (1.0,)
     if any(math.isinf(scale) for scale in scales):
         U, sing, _ = np.linalg.svd(other, full_matrices=False)
         U2, UT_T = U**2, U.T @ T
-    for j, alpha in enumerate(alphas):
-        d = 1.0 / (values + alpha)  # P = (K_main + alpha I)^-1 = V diag(d) V^T
+    for j, (alpha, (d, diagP, P_bb)) in enumerate(zip(alphas, per_alpha)):
         dW = d[:, None] * W
-        PT, diagP, PO, G = V @ (d[:, None] * VT_T), V2 @ d, V @ dW, W.T @ dW
-        P_bb = None if blocks is None else [(V[blk] * d) @ V[blk].T for blk in blocks]
+        PT, PO, G = V @ (d[:, None] * VT_T), V @ dW, W.T @ dW
         for i, scale in enumerate(scales):
             if math.isinf(scale):  # alpha (other other^T + alpha I)^-1 = I - U diag(shrink) U^T
                 shrink = sing**2 / (sing**2 + alpha)
 
-                def scaled_inverse(b, shrink=shrink):
-                    if b is None:
+                def scaled_inverse(g, shrink=shrink):
+                    if g is None:
                         return 1.0 - U2 @ shrink
-                    Ub = U[blocks[b]]
-                    return np.eye(len(Ub)) - (Ub * shrink) @ Ub.T
+                    Ub = U[groups[g]]  # (n_blocks, size, rank)
+                    return np.eye(Ub.shape[1]) - (Ub * shrink) @ Ub.transpose(0, 2, 1)
 
                 yield (i, j), scale, alpha, T - U @ (shrink[:, None] * UT_T), scaled_inverse
                 continue
@@ -984,17 +1028,17 @@ def _ridge_fits(K_main, other, T, alphas, other_scales, blocks):
             else:
                 corr_T, corr_O = 0.0, PO
 
-            def scaled_inverse(b, alpha=alpha, diagP=diagP, PO=PO, corr_O=corr_O, P_bb=P_bb):
-                if b is None:
+            def scaled_inverse(g, alpha=alpha, diagP=diagP, PO=PO, corr_O=corr_O, P_bb=P_bb):
+                if g is None:
                     return alpha * (diagP - np.sum(PO * corr_O, axis=1))
-                block = blocks[b]
-                return alpha * (P_bb[b] - PO[block] @ corr_O[block].T)
+                rows = groups[g]
+                return alpha * (P_bb[g] - PO[rows] @ corr_O[rows].transpose(0, 2, 1))
 
             yield (i, j), scale, alpha, alpha * (PT - corr_T), scaled_inverse
 
 
 def ridge_head(A, y, n_outputs, alphas, sample_weight=None, offset=None, n_main=None,
-               other_scales=(1.0,), gram=None, return_loo=False, cv=None):
+               other_scales=(1.0,), gram=None, return_loo=False, cv=None, kept=None):
     """A linear head fitted in closed form: ``(coef, intercept, temperature)``.
 
     Ridge regression of the targets on the columns of ``A`` (float64,
@@ -1037,6 +1081,14 @@ def ridge_head(A, y, n_outputs, alphas, sample_weight=None, offset=None, n_main=
     with ``cv``: the outputs of the blocks' fits (without the row's whole
     block) made the forecasting series' later rounds worse (mean test R²
     0.900 against 0.907, `docs/multiverse.md`).
+
+    ``kept``: a dict in which to keep the eigendecomposition of the main
+    columns' centred kernel (and what every penalty's fits share) for the
+    next call: a call whose kernel (the same main columns, rows and weights),
+    penalties and blocks are those of the kept one reuses it, as a module's
+    later rounds do (they change the other columns only).  One kernel is
+    kept, about ``n**2 * (1 + len(alphas) / cv)`` float64 (leave-one-out:
+    ``n**2``).
     """
     from scipy.optimize import minimize_scalar
 
@@ -1063,10 +1115,10 @@ def ridge_head(A, y, n_outputs, alphas, sample_weight=None, offset=None, n_main=
     K_main = sw[:, None] * (G - g[:, None] - g[None, :] + (w @ g) / total) * sw[None, :]
     other = (A[:, n_main:] - mean_A[n_main:]) * sw[:, None]
     intercept_hat = w / total
-    blocks = None if cv is None else np.array_split(np.arange(n), int(cv))
+    blocks = None if cv is None else _block_groups(n, int(cv))
     best = None
     for order, scale, alpha, residuals, scaled_inverse in _ridge_fits(
-            K_main, other, T, alphas, other_scales, blocks):
+            K_main, other, T, alphas, other_scales, blocks, kept):
         # sqrt(w)-scaled held-out residuals: leave-one-out, or k contiguous blocks
         # (KFold(k)), each predicted by the fit without it
         held = _held_out(residuals, scaled_inverse, intercept_hat, sw, total, blocks)
@@ -1599,7 +1651,7 @@ class RocketModule(_WindowModule):
             return
         if keys is None:
             keys = [row.tobytes() for row in X.numpy()]
-        n_windows = len(cache) - (_GRAM in cache)
+        n_windows = len(cache) - (_GRAM in cache) - (_KERNEL in cache)
         room = (self.cache_size - n_windows * self.encoding_size) // self.encoding_size
         for key, encoding in list(zip(keys, encodings))[:max(room, 0)]:
             cache[key] = encoding.clone()  # not a view that keeps the whole batch alive
@@ -1667,12 +1719,13 @@ class RocketModule(_WindowModule):
         scales = (1.0, balanced, 10 * balanced, 100 * balanced)
         if A.shape[1] > self.encoding_size + self.n_expansion:  # the window's values too
             scales += (math.inf,)  # the other columns alone: a ridge on the lags (and Z)
+        folds = self._ridge_folds(classify, len(y))
         coef, intercept, temperature, loo = ridge_head(
             A * scale, y.cpu().numpy(), self.n_outputs, self.alphas, weight, off,
             n_main=self.encoding_size,
             other_scales=scales,
             gram=self._gram_of(X, inputs[:, : self.encoding_size]), return_loo=True,
-            cv=self._ridge_folds(classify, len(y)),
+            cv=folds, kept=self._kernel_memo(len(y), folds),
         )
         self._loo = loo
         device, dtype = self.skip.weight.device, self.skip.weight.dtype
@@ -1691,6 +1744,14 @@ class RocketModule(_WindowModule):
         if folds == "auto":
             folds = None if classify else 5
         return None if folds is None else min(folds, n_rows)
+
+    def _kernel_memo(self, n_rows, folds):
+        """Where `ridge_head` keeps the PPVs' kernel decomposed between rounds: the cache,
+        while it holds the training pass (the next rounds read the same rows and change
+        only the expansion), when the decomposition's float64 values number at most a
+        quarter of ``cache_size``; else None."""
+        size = n_rows**2 * (1 + (0 if folds is None else len(self.alphas) / folds))
+        return self._cache if self._cache is not None and 4 * size <= self.cache_size else None
 
     def fits_closed_form(self, n_rows):
         """Whether `fit_closed_form` fits ``n_rows`` rows (else it declines)."""

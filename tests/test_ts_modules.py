@@ -897,6 +897,32 @@ def test_ridge_head_rows_of_weight_zero(cv):
                                    rtol=1e-6, atol=1e-9)
 
 
+@pytest.mark.parametrize("cv", [None, 4])
+def test_ridge_head_keeps_the_kernel_between_calls(monkeypatch, cv):
+    """``kept``: a later call on the same main columns, rows and weights reuses the main
+    kernel's eigendecomposition (one ``eigh`` for both) and fits what a fresh call fits,
+    bit for bit, whatever its other columns; other weights decompose their kernel anew."""
+    from sklearn_recursive._modules import RIDGE_ALPHAS, ridge_head
+
+    decompositions = []
+    eigh = np.linalg.eigh
+    monkeypatch.setattr(np.linalg, "eigh", lambda M: decompositions.append(len(M)) or eigh(M))
+    rng = np.random.default_rng(17)
+    main = rng.standard_normal((40, 90))
+    y = main[:, :2] + 0.3 * rng.standard_normal((40, 2))
+    kept, scales = {}, (1.0, 10.0, np.inf)
+    for call, w in enumerate((None, None, None, rng.uniform(0.5, 2.0, 40))):
+        A = np.hstack([main, rng.standard_normal((40, 5))])  # a round's new expansion
+        args = (A, y, 2, RIDGE_ALPHAS, w)
+        kwargs = dict(n_main=90, other_scales=scales, return_loo=True, cv=cv)
+        before = len(decompositions)
+        reused = ridge_head(*args, **kwargs, kept=kept)
+        assert len(decompositions) - before == (0 if call in (1, 2) else 1)
+        fresh = ridge_head(*args, **kwargs)
+        for got, expected in zip(reused, fresh):
+            np.testing.assert_array_equal(got, expected)
+
+
 @pytest.mark.parametrize("scale", [0.3, 1.0, 40.0])
 def test_ridge_head_scaled_other_columns_are_ridge_cv_on_scaled_columns(scale):
     """``other_scales=(s,)``: the fit is `RidgeCV` on the main columns beside the other
@@ -1080,6 +1106,36 @@ def test_rocket_fold_heads_read_the_gram_of_all_windows(monkeypatch):
     moved = X.clone()
     moved[0] += 1.0  # a window the Gram does not hold
     assert with_gram._gram_of(moved[:4], with_gram.encode(moved[:4])).shape == (4, 4)
+
+
+def test_rocket_later_rounds_reuse_the_kernel(monkeypatch):
+    """A member's networks of later rounds, sharing its cache, fit the same rows with a
+    new expansion: the PPVs' kernel is decomposed once, the heads are those fitted with
+    no cache, and a cache too small for the decomposition keeps none."""
+    from sklearn_recursive._modules import _KERNEL
+
+    decompositions = []
+    eigh = np.linalg.eigh
+    monkeypatch.setattr(np.linalg, "eigh", lambda M: decompositions.append(len(M)) or eigh(M))
+    X, _ = make_inputs("3d", N_EXPANSION, n=30)
+    y = X[:, 0, -3:].sum(dim=1, keepdim=True).repeat(1, N_OUTPUTS).double()
+    make = functools.partial(RocketModule, (CHANNELS, LENGTH), N_EXPANSION, N_OUTPUTS,
+                             **SMALL["rocket"])
+    builder, cache = initialized_builder(make, 3, X)
+    for round_ in range(3):
+        Z = torch.randn(30, N_EXPANSION, generator=torch.Generator().manual_seed(round_))
+        shared, alone = builder(), builder()
+        alone.release_cache()
+        alone.cache_size = 0
+        assert shared.train().fit_closed_form(X, Z, y)
+        assert alone.train().fit_closed_form(X, Z, y)
+        for a, b in zip(shared.skip.parameters(), alone.skip.parameters()):
+            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+    assert decompositions == [30] * 4  # once shared, three times alone
+    assert _KERNEL in cache
+    small = builder()
+    small.cache_size = 4 * 30**2 * (1 + len(small.alphas) / 5) - 1
+    assert small._kernel_memo(30, 5) is None and small._kernel_memo(30, None) is cache
 
 
 @pytest.mark.parametrize("params, message", [
