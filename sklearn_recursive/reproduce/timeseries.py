@@ -90,6 +90,9 @@ BUDGETS = {
         ("rocket", TRAINED_HEAD),
     "rocket, linear_window=False": ("rocket", PPV_ONLY),
     "rocket, ridge_cv=None": ("rocket", LOO_RIDGE),
+    # the deep members with the longer budget (their tiny-set recipe, docs/multiverse.md)
+    **{f"{name}, max_epochs=300, n_iter_no_change=30": (name, LONGER)
+       for name in ("fcn", "resnet", "inception")},
 }
 KINDS = (("classification", "classification", "test accuracy"),
          ("regression", "forecasting", "test R²"))
