@@ -62,6 +62,9 @@ def test_budget_columns_change_their_base_column_as_named():
     budgets = list(timeseries.BUDGETS.values())
     assert ("HMVRE (rocket, inception, fcn)", timeseries.LONGER) in budgets
     assert ("rocket", timeseries.PPV_ONLY) in budgets
+    trained = [name for name in timeseries.MEMBERS if name != "rocket"]
+    assert [base for base, changes in budgets if changes == timeseries.LONGER] == [
+        "HMVRE (rocket, inception, fcn)", *trained]
     assert ("rocket", timeseries.TRAINED_HEAD) in budgets
     assert timeseries.TRAINED_HEAD["module"].keywords == {"head": "trained"}
     for label, (base, changes) in timeseries.BUDGETS.items():

@@ -24,7 +24,9 @@ members) and the other multiverse columns the candidates it was chosen among
 (three rocket members of a third of the features each, rocket and fcn, the
 former preset rocket, inception and fcn, and that with resnet added). The
 columns with parameters after the name change those of their column: a longer
-training budget for the former preset, the rocket member's former Adam-trained
+training budget (``max_epochs=300, n_iter_no_change=30``) for the former preset
+and for each trained member alone (the recipe for tiny training sets), the rocket
+member's former Adam-trained
 head (``head="trained"``, each fold net keeping its last epoch), and the rocket
 member without the window's values in its ridge head (``linear_window=False``),
 and the rocket member choosing its ridge by leave-one-out for regression too
@@ -90,9 +92,9 @@ BUDGETS = {
         ("rocket", TRAINED_HEAD),
     "rocket, linear_window=False": ("rocket", PPV_ONLY),
     "rocket, ridge_cv=None": ("rocket", LOO_RIDGE),
-    # the deep members with the longer budget (their tiny-set recipe, docs/multiverse.md)
+    # the trained members with the longer budget (the tiny-set recipe, docs/multiverse.md)
     **{f"{name}, max_epochs=300, n_iter_no_change=30": (name, LONGER)
-       for name in ("fcn", "resnet", "inception")},
+       for name in MEMBERS if name != "rocket"},
 }
 KINDS = (("classification", "classification", "test accuracy"),
          ("regression", "forecasting", "test R²"))
