@@ -169,3 +169,38 @@ def test_expansion_variants_name_their_cv():
 
     variants = _variants(ExpansionConfig(cv=3))
     assert variants == {"in-sample": {"cv": None}, "leak-free (cv=3)": {"cv": 3}}
+
+
+def test_run_suite_fits_every_model_on_the_same_threads():
+    """A model that changes torch's threads (aeon's MiniRocket does, through numba's
+    OpenMP) does not change those of the models fitted after it."""
+    import torch
+
+    from sklearn_recursive.reproduce._real_data import Task
+    from sklearn_recursive.reproduce._suite import run_suite
+
+    seen = []
+
+    class Model:
+        def __init__(self, threads_after):
+            self.threads_after = threads_after
+
+        def fit(self, X, y):
+            seen.append(torch.get_num_threads())
+            if self.threads_after:
+                torch.set_num_threads(self.threads_after)
+            return self
+
+        def predict(self, X):
+            return np.zeros(len(X))
+
+    X, y = np.zeros((4, 2)), np.arange(4.0)
+    task = Task("t", "regression", "none", X, y, X, y)
+    before = torch.get_num_threads()
+    try:
+        run_suite([task], ["changes", "plain"], lambda label, kind, seed: Model(
+            before + 1 if label == "changes" else None), 2, lambda line: None, "t",
+            threads=before)
+    finally:
+        torch.set_num_threads(before)
+    assert seen == [before] * 4

@@ -11,6 +11,7 @@ import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
+import torch
 from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression, RidgeCV
@@ -65,13 +66,20 @@ class Cell:
     best_rounds: list = field(default_factory=list)
 
 
-def run_suite(tasks, labels, make_model, seeds, log, prefix, after_fit=None):
+def run_suite(tasks, labels, make_model, seeds, log, prefix, after_fit=None, threads=None):
     """Fit every model on every task and seed: ``{task name: (task, {label: Cell})}``.
 
     ``make_model(label, kind, seed)`` returns the unfitted model, or None for a
     column that another fit fills in: ``after_fit(label, model, task,
     cells)`` is called after every fit.
+
+    Every fit starts with torch on ``threads`` threads (None: as many as at the
+    call). Another library may change them behind torch's back -- numba's
+    ``set_num_threads``, which aeon's MiniRocket calls around its transform,
+    sets the OpenMP threads torch shares, to all cores when it is done -- and
+    the models after it would train on more threads than the ones before.
     """
+    threads = torch.get_num_threads() if threads is None else threads
     results = {}
     for task in tasks:
         log(f"{prefix}: {task.describe()}")
@@ -81,6 +89,7 @@ def run_suite(tasks, labels, make_model, seeds, log, prefix, after_fit=None):
                 model = make_model(label, task.kind, seed)
                 if model is None:
                     continue
+                torch.set_num_threads(threads)
                 test_score, seconds = fit_score(model, task)
                 cell = cells[label]
                 cell.scores.append(test_score)

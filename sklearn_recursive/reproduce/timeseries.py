@@ -41,6 +41,7 @@ import functools
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 from sklearn.preprocessing import FunctionTransformer
 
 from .. import MultiverseRE, RecurrentExpansionClassifier, RecurrentExpansionRegressor
@@ -275,10 +276,11 @@ def run(config, log):
     tasks, skipped = load_tasks(names=config.tasks)
     for name, reason in skipped.items():
         log(f"time series: {name} not loaded ({reason})")
+    threads = torch.get_num_threads()  # before MiniRocket's warm-up can change them
     _warm_up(labels, tasks, config)
     results = run_suite(tasks, labels,
                         lambda label, kind, seed: make_model(label, kind, seed, config),
-                        config.seeds, log, "time series")
+                        config.seeds, log, "time series", threads=threads)
     return Results(results, skipped=skipped)
 
 
