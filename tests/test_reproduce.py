@@ -173,7 +173,8 @@ def test_expansion_variants_name_their_cv():
 
 def test_run_suite_fits_every_model_on_the_same_threads():
     """A model that changes torch's threads (aeon's MiniRocket does, through numba's
-    OpenMP) does not change those of the models fitted after it."""
+    OpenMP) does not change those of the models fitted after it, nor those the suite
+    leaves behind."""
     import torch
 
     from sklearn_recursive.reproduce._real_data import Task
@@ -198,9 +199,11 @@ def test_run_suite_fits_every_model_on_the_same_threads():
     task = Task("t", "regression", "none", X, y, X, y)
     before = torch.get_num_threads()
     try:
-        run_suite([task], ["changes", "plain"], lambda label, kind, seed: Model(
+        run_suite([task], ["plain", "changes"], lambda label, kind, seed: Model(
             before + 1 if label == "changes" else None), 2, lambda line: None, "t",
             threads=before)
+        after = torch.get_num_threads()  # the last fit changed them
     finally:
         torch.set_num_threads(before)
     assert seen == [before] * 4
+    assert after == before

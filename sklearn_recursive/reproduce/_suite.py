@@ -73,13 +73,15 @@ def run_suite(tasks, labels, make_model, seeds, log, prefix, after_fit=None, thr
     column that another fit fills in: ``after_fit(label, model, task,
     cells)`` is called after every fit.
 
-    Every fit starts with torch on ``threads`` threads (None: as many as at the
-    call). Another library may change them behind torch's back -- numba's
-    ``set_num_threads``, which aeon's MiniRocket calls around its transform,
-    sets the OpenMP threads torch shares, to all cores when it is done -- and
-    the models after it would train on more threads than the ones before.
+    Every fit starts, and the suite ends, with torch on ``threads`` threads
+    (None: as many as at the call). Another library may change them behind
+    torch's back -- numba's ``set_num_threads``, which aeon's MiniRocket calls
+    around its transform, sets the OpenMP threads torch shares, to all cores
+    when it is done -- and the models after it (in this suite or the next)
+    would train on more threads than the ones before.
     """
     threads = torch.get_num_threads() if threads is None else threads
+    torch.set_num_threads(threads)
     results = {}
     for task in tasks:
         log(f"{prefix}: {task.describe()}")
@@ -89,8 +91,8 @@ def run_suite(tasks, labels, make_model, seeds, log, prefix, after_fit=None, thr
                 model = make_model(label, task.kind, seed)
                 if model is None:
                     continue
-                torch.set_num_threads(threads)
                 test_score, seconds = fit_score(model, task)
+                torch.set_num_threads(threads)
                 cell = cells[label]
                 cell.scores.append(test_score)
                 cell.seconds.append(seconds)
