@@ -56,6 +56,8 @@ def main():
     parser.add_argument("--lr-schedule", choices=("constant", "cosine"), default=None,
                         help="prefix sums")
     parser.add_argument("--maze-lr-schedule", choices=("constant", "cosine"), default=None)
+    parser.add_argument("--sudoku-warmup", type=int, default=None, help="warmup epochs, sudoku")
+    parser.add_argument("--sudoku-lr-schedule", choices=("constant", "cosine"), default=None)
     parser.add_argument("--threads", type=int, default=0,
                         help="torch and BLAS threads of the whole run (0: leave as they are; "
                         "the timings run on one thread in any case)")
@@ -67,7 +69,7 @@ def main():
         "seeds", "ablation_seeds", "train_bits", "test_bits", "steps", "width", "epochs",
         "n_train", "n_test", "lr", "warmup_epochs", "lr_schedule", "maze_size", "maze_epochs",
         "maze_train", "maze_width", "maze_blocks", "maze_steps", "maze_lr", "maze_warmup",
-        "maze_lr_schedule")
+        "maze_lr_schedule", "sudoku_warmup", "sudoku_lr_schedule")
         if getattr(args, name) is not None}
     changes.update(parts=tuple(args.parts), device=args.device)
     if args.threads:

@@ -283,7 +283,7 @@ class DeepThinkingNet(_RecurrentNet):
         n_classes,
         *,
         dim=1,
-        width=64,
+        width=128,
         n_blocks=2,
         recall=True,
         alpha=1.0,
@@ -416,7 +416,7 @@ class TinyRecursiveNet(_RecurrentNet):
         n_classes,
         *,
         dim=1,
-        width=64,
+        width=128,
         n_blocks=2,
         recall=True,
         alpha=1.0,
@@ -676,12 +676,12 @@ class RecursiveReasoner(PositionLabels, ModuleOnCPUPickle, BaseEstimator):
         without gradient and then ``k ~ U{1..T-n}`` with it.  ``0`` is plain
         back-propagation through ``T`` steps; ``1`` (the measured default)
         the progressive term alone.
-    width : int, default=64
+    width : int, default=128
         Channels of the state (with TRM: of ``y``, ``z`` and the embedding).
-        On prefix sums, ``width=128`` with ``warmup_epochs=3,
-        lr_schedule="cosine"`` extrapolated to 16x the training length on
-        every seed tried, the default on two of four (`docs/reasoner.md`), at
-        about 2.3x the default's fit time.
+        With the default optimiser (a warmup and a cosine decay), width 128
+        extrapolated prefix sums to 16x the training length on every seed
+        tried and width 64 on two of four (`docs/reasoner.md`); width 64
+        costs about 0.43x the fit time on a CPU.
     n_blocks : int, default=2
         Residual blocks (two 3-wide convolutions each) in the recurrent block
         (with TRM: in the shared network ``f``).
@@ -726,15 +726,21 @@ class RecursiveReasoner(PositionLabels, ModuleOnCPUPickle, BaseEstimator):
     clip_grad_norm : float or None, default=1.0
         Clip the gradient's norm to this value before every update (skorch's
         `GradientNormClipping`); ``None``: no clipping.
-    warmup_epochs : int, default=0
+    warmup_epochs : int or "auto", default="auto"
         Learning-rate warmup: the rate rises linearly from ``lr / w`` to
         ``lr`` over the first ``warmup_epochs`` epochs' ``w`` batches (a
         `~torch.optim.lr_scheduler.LambdaLR` stepped every batch by skorch's
         `LRScheduler`), as DeepThinking trains its maze networks.
-        ``0``: ``lr`` from the first batch.
-    lr_schedule : {"constant", "cosine"}, default="constant"
-        The rate after the warmup: ``lr`` to the end, or a half cosine from
-        ``lr`` down towards 0 at the last batch (stepped every batch).
+        ``"auto"``: a tenth of the training, ``max_epochs // 10`` epochs (3
+        of the default 30); ``0``: ``lr`` from the first batch.
+    lr_schedule : {"cosine", "constant"}, default="cosine"
+        The rate after the warmup: a half cosine from ``lr`` down towards 0
+        at the last batch (stepped every batch), or ``lr`` to the end.
+        Until 2026-12-04 the defaults were ``width=64, warmup_epochs=0,
+        lr_schedule="constant"``; pass them to train as then.  A narrow
+        network on a short budget (width 32, 15-60 epochs on prefix sums)
+        learned less often with the decay than at a constant rate: it found
+        the algorithm late, after the rate had fallen.
     augment : {None, "flips", "dihedral"}, default=None
         Random symmetries of the training batches, one drawn per batch for
         its inputs and labels together: ``"flips"`` reverses each spatial
@@ -834,7 +840,7 @@ class RecursiveReasoner(PositionLabels, ModuleOnCPUPickle, BaseEstimator):
         "lr": [Interval(Real, 0, None, closed="neither")],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
         "clip_grad_norm": [Interval(Real, 0, None, closed="neither"), None],
-        "warmup_epochs": [IntInterval(0, None, closed="left")],
+        "warmup_epochs": [IntInterval(0, None, closed="left"), StrOptions({"auto"})],
         "lr_schedule": [StrOptions({"constant", "cosine"})],
         "augment": [StrOptions({"flips", "dihedral"}), None],
         "device": [str],
@@ -850,7 +856,7 @@ class RecursiveReasoner(PositionLabels, ModuleOnCPUPickle, BaseEstimator):
         train_steps="auto",
         backprop_steps=None,
         alpha=1.0,
-        width=64,
+        width=128,
         n_blocks=2,
         recall=True,
         n_latent=6,
@@ -863,8 +869,8 @@ class RecursiveReasoner(PositionLabels, ModuleOnCPUPickle, BaseEstimator):
         lr=1e-3,
         weight_decay=0.0,
         clip_grad_norm=1.0,
-        warmup_epochs=0,
-        lr_schedule="constant",
+        warmup_epochs="auto",
+        lr_schedule="cosine",
         augment=None,
         device="auto",
         random_state=None,
@@ -1028,6 +1034,12 @@ class RecursiveReasoner(PositionLabels, ModuleOnCPUPickle, BaseEstimator):
     # ------------------------------------------------------------------
     # Fitting
 
+    def _warmup_epochs(self):
+        """``warmup_epochs`` as a number of epochs (``"auto"``: a tenth of ``max_epochs``)."""
+        if self.warmup_epochs == "auto":
+            return self.max_epochs // 10
+        return self.warmup_epochs
+
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y):
         """Train the network on inputs and their per-position labels.
@@ -1099,11 +1111,12 @@ class RecursiveReasoner(PositionLabels, ModuleOnCPUPickle, BaseEstimator):
         callbacks = ()
         if self.clip_grad_norm is not None:
             callbacks += (("clip", GradientNormClipping(gradient_clip_value=self.clip_grad_norm)),)
-        if self.warmup_epochs or self.lr_schedule != "constant":
+        warmup_epochs = self._warmup_epochs()
+        if warmup_epochs or self.lr_schedule != "constant":
             per_epoch = len(SliceIterator(data, self.batch_size))  # batches an epoch
             factor = partial(
                 _lr_factor,
-                warmup=self.warmup_epochs * per_epoch,
+                warmup=warmup_epochs * per_epoch,
                 total=self.max_epochs * per_epoch,
                 cosine=self.lr_schedule == "cosine",
             )
@@ -1144,7 +1157,7 @@ class RecursiveReasoner(PositionLabels, ModuleOnCPUPickle, BaseEstimator):
             raise DivergenceError(
                 f"{type(self).__name__}: training diverged ({exc}). Lower lr (now {self.lr}), "
                 f"clip the gradient (clip_grad_norm, now {self.clip_grad_norm}), warm the rate "
-                f"up (warmup_epochs, now {self.warmup_epochs}), or train "
+                f"up (warmup_epochs, now {warmup_epochs}), or train "
                 f"fewer steps (train_steps, now {self.train_steps}) or with truncated "
                 f"back-propagation (backprop_steps, now {self.backprop_steps})."
             ) from None

@@ -56,6 +56,8 @@ def solver():
         max_epochs=15,
         batch_size=50,
         lr=3e-3,
+        warmup_epochs=0,  # a constant rate, as measured (the README's setting)
+        lr_schedule="constant",
         device="cpu",
         random_state=2,
     )
@@ -234,7 +236,8 @@ def test_learns_prefix_sums_per_position():
     X, y = make_prefix_sums(1000, n_bits=8, random_state=0)
     X_test, y_test = make_prefix_sums(200, n_bits=8, random_state=8)
     model = RecursiveReasoner(
-        n_steps=8, width=32, max_epochs=8, batch_size=50, lr=3e-3, device="cpu", random_state=1
+        n_steps=8, width=32, max_epochs=8, batch_size=50, lr=3e-3, warmup_epochs=0,
+        lr_schedule="constant", device="cpu", random_state=1,  # as measured
     ).fit(X, y)
     assert model.score(X_test, y_test, per_position=True) > 0.7
     assert model.history_[-1] < model.history_[0]
@@ -434,7 +437,8 @@ def test_warmup_raises_the_rate_linearly_over_its_epochs(form, bits, monkeypatch
         return step(self, *args, **kwargs)
 
     monkeypatch.setattr(torch.optim.Adam, "step", spy)
-    model = tiny(form=form, warmup_epochs=2, max_epochs=3, batch_size=16, lr=0.03)
+    model = tiny(form=form, warmup_epochs=2, lr_schedule="constant", max_epochs=3,
+                 batch_size=16, lr=0.03)
     model.fit(*bits)  # 48 samples: 3 batches an epoch, 6 of warmup
     updates = len(rates) // 9  # TRM: one update per supervision segment
     per_batch = rates[::updates]
@@ -447,6 +451,31 @@ def test_warmup_raises_the_rate_linearly_over_its_epochs(form, bits, monkeypatch
     per_batch = np.array(rates[::updates])
     np.testing.assert_allclose(per_batch[:7], 0.03 * np.array([1, 2, 3, 4, 5, 6, 6]) / 6)
     assert np.all(np.diff(per_batch[6:]) < 0) and per_batch[-1] == pytest.approx(0.0075)
+
+
+def test_default_optimiser_warms_up_a_tenth_of_the_epochs_then_decays(bits, monkeypatch):
+    rates = []
+    step = torch.optim.Adam.step
+
+    def spy(self, *args, **kwargs):
+        rates.append(self.param_groups[0]["lr"])
+        return step(self, *args, **kwargs)
+
+    def rates_of(model):
+        rates.clear()
+        model.fit(*bits)  # 48 samples, batches of 16: 3 an epoch
+        return list(rates)
+
+    monkeypatch.setattr(torch.optim.Adam, "step", spy)
+    default = RecursiveReasoner()
+    assert (default.warmup_epochs, default.lr_schedule, default.width) == ("auto", "cosine", 128)
+    # 20 epochs: a warmup of 2 epochs (6 batches), then the cosine decay
+    auto = rates_of(tiny(max_epochs=20, batch_size=16, lr=0.03))
+    np.testing.assert_allclose(auto[:7], 0.03 * np.array([1, 2, 3, 4, 5, 6, 6]) / 6)
+    assert len(auto) == 60 and np.all(np.diff(auto[6:]) < 0)
+    assert rates_of(tiny(max_epochs=20, batch_size=16, lr=0.03, warmup_epochs=2)) == auto
+    short = rates_of(tiny(max_epochs=9, batch_size=16, lr=0.03))  # a tenth of 9: no warmup
+    assert short[0] == 0.03 and np.all(np.diff(short) < 0)
 
 
 # -- augmentation
@@ -688,10 +717,11 @@ def _interrupt_at_batch(monkeypatch, batch):
 
 def test_keyboard_interrupt_keeps_finished_epochs(monkeypatch, bits):
     X, y = bits  # 48 strings, batches of 16: 3 batches an epoch
-    finished = tiny(max_epochs=2).fit(X, y)
+    # a constant rate: the cosine decay's rates depend on max_epochs
+    finished = tiny(max_epochs=2, lr_schedule="constant").fit(X, y)
     _interrupt_at_batch(monkeypatch, 8)  # in the third epoch
     with pytest.warns(UserWarning, match=r"interrupted after 2 finished epoch\(s\)"):
-        model = tiny(max_epochs=5).fit(X, y)
+        model = tiny(max_epochs=5, lr_schedule="constant").fit(X, y)
     assert model.interrupted_ and model.history_ == finished.history_
     np.testing.assert_array_equal(model.predict_proba(X), finished.predict_proba(X))
 
@@ -939,6 +969,8 @@ def test_trm_learns_sudoku():
         max_epochs=5,
         batch_size=50,
         lr=3e-3,
+        warmup_epochs=0,  # a constant rate, as measured
+        lr_schedule="constant",
         device="cpu",
         random_state=0,
     ).fit(one_hot(X), y)

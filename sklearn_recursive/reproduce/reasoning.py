@@ -98,13 +98,13 @@ class ReasoningConfig:
     n_test: int = 100
     steps: int = 20  # T, the trained steps
     max_factor: int = 32  # test-time steps up to max_factor * T
-    width: int = 64
+    width: int = 128  # the estimator's defaults: width, warmup and schedule
     n_blocks: int = 2
     epochs: int = 30
     batch: int = 100
     lr: float = 1e-3
-    warmup_epochs: int = 0  # RecursiveReasoner's learning-rate warmup
-    lr_schedule: str = "constant"  # and its schedule after the warmup
+    warmup_epochs: int = 3  # RecursiveReasoner's learning-rate warmup ("auto": epochs // 10)
+    lr_schedule: str = "cosine"  # and its schedule after the warmup
     ablations: tuple = ("recall off", "alpha=0", "fixed T", "unshared", "once")
     ablation_bits: tuple = (16, 64)
     ablation_factor: int = 8  # ablation curves up to ablation_factor * T
@@ -143,6 +143,8 @@ class ReasoningConfig:
     sudoku_epochs: int = 20
     sudoku_batch: int = 50
     sudoku_lr: float = 1e-3
+    sudoku_warmup: int = 0  # warmup_epochs of the sudoku models
+    sudoku_lr_schedule: str = "constant"
     sudoku_steps: int = 8  # T: test cycles (TRM) / steps (DeepThinking), and trained depth
     sudoku_latent: int = 3  # TRM's n_latent
     sudoku_supervision: int = 4  # TRM's n_supervision
@@ -170,7 +172,7 @@ class ReasoningConfig:
             speed_bits=16, repeats=3, memory_frozen=(0, 8, 32), memory_backprop=2,
             memory_batch=8, sudoku_train=64, sudoku_test=16, sudoku_width=4, sudoku_epochs=1,
             sudoku_batch=32, sudoku_steps=2, sudoku_latent=1, sudoku_supervision=2,
-            sudoku_depth=4, sudoku_factor=2, sudoku_seeds=1,
+            sudoku_depth=4, sudoku_factor=2, sudoku_seeds=1, warmup_epochs=0,
         )
         return cls(**{**settings, **changes})
 
@@ -200,9 +202,10 @@ class ReasoningConfig:
                 f"sudoku: {self.sudoku_train} training puzzles {side}x{side} (minimal: every "
                 f"removable given removed), {self.sudoku_test} test puzzles; width="
                 f"{self.sudoku_width}, n_blocks={self.sudoku_blocks}, T={self.sudoku_steps}, "
-                f"{self.sudoku_epochs} epochs (batch {self.sudoku_batch}, Adam lr "
-                f"{self.sudoku_lr}); TRM n_latent={self.sudoku_latent}, n_supervision="
-                f"{self.sudoku_supervision}; {self.sudoku_seeds} seed(s)"
+                f"{self.sudoku_epochs} epochs (batch {self.sudoku_batch}, "
+                f"{_optimiser(self.sudoku_lr, self.sudoku_warmup, self.sudoku_lr_schedule)}); "
+                f"TRM n_latent={self.sudoku_latent}, n_supervision={self.sudoku_supervision}; "
+                f"{self.sudoku_seeds} seed(s)"
             )
         out.append(f"device {self.device}")
         return "; ".join(out)
@@ -608,7 +611,9 @@ def _sudoku(cfg, log):
             r = res["models"][key]
             settings = dict(n_steps=T, width=cfg.sudoku_width, n_blocks=cfg.sudoku_blocks,
                             max_epochs=cfg.sudoku_epochs, batch_size=cfg.sudoku_batch,
-                            lr=cfg.sudoku_lr, device=cfg.device, random_state=seed)
+                            lr=cfg.sudoku_lr, warmup_epochs=cfg.sudoku_warmup,
+                            lr_schedule=cfg.sudoku_lr_schedule, device=cfg.device,
+                            random_state=seed)
             est, seconds = _fit(RecursiveReasoner(**{**settings, **params}), X, y, log, depth)
             r["fit_s"].append(seconds)
             if est is None:
@@ -894,8 +899,9 @@ def tables(cfg, results):
         seen = np.mean(sd["seen"]) if sd["seen"] else np.nan
         out.append((
             f"Sudoku {side}x{side}: recursion against scale (same {cfg.sudoku_train} training "
-            f"puzzles, {cfg.sudoku_epochs} epochs, batch {cfg.sudoku_batch}, lr "
-            f"{cfg.sudoku_lr}, width {cfg.sudoku_width}; {cfg.sudoku_test} test puzzles, "
+            f"puzzles, {cfg.sudoku_epochs} epochs, batch {cfg.sudoku_batch}, "
+            f"{_optimiser(cfg.sudoku_lr, cfg.sudoku_warmup, cfg.sudoku_lr_schedule)}, width "
+            f"{cfg.sudoku_width}; {cfg.sudoku_test} test puzzles, "
             f"{seen:.0%} of them also in the training set; mean ± std over "
             f"{cfg.sudoku_seeds} seed(s))",
             markdown_table(["model", "parameters (x TRM)", "fit s", "diverged",
