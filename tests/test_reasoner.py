@@ -427,8 +427,9 @@ def test_score_refuses_unseen_labels(fitted_bits, bits):
 # -- learning-rate warmup
 
 
-@pytest.mark.parametrize("form", ["deepthinking", "trm"])
-def test_warmup_raises_the_rate_linearly_over_its_epochs(form, bits, monkeypatch):
+@pytest.fixture
+def adam_rates(monkeypatch, bits):
+    """``rates_of(model)``: fit ``model`` on ``bits`` and return Adam's rate at every update."""
     rates = []
     step = torch.optim.Adam.step
 
@@ -437,44 +438,38 @@ def test_warmup_raises_the_rate_linearly_over_its_epochs(form, bits, monkeypatch
         return step(self, *args, **kwargs)
 
     monkeypatch.setattr(torch.optim.Adam, "step", spy)
-    model = tiny(form=form, warmup_epochs=2, lr_schedule="constant", max_epochs=3,
-                 batch_size=16, lr=0.03)
-    model.fit(*bits)  # 48 samples: 3 batches an epoch, 6 of warmup
-    updates = len(rates) // 9  # TRM: one update per supervision segment
-    per_batch = rates[::updates]
-    np.testing.assert_allclose(per_batch, 0.03 * np.array([1, 2, 3, 4, 5, 6, 6, 6, 6]) / 6)
-    rates.clear()
-    clone(model).set_params(warmup_epochs=0).fit(*bits)
-    assert set(rates) == {0.03}
-    rates.clear()
-    clone(model).set_params(lr_schedule="cosine").fit(*bits)
-    per_batch = np.array(rates[::updates])
-    np.testing.assert_allclose(per_batch[:7], 0.03 * np.array([1, 2, 3, 4, 5, 6, 6]) / 6)
-    assert np.all(np.diff(per_batch[6:]) < 0) and per_batch[-1] == pytest.approx(0.0075)
-
-
-def test_default_optimiser_warms_up_a_tenth_of_the_epochs_then_decays(bits, monkeypatch):
-    rates = []
-    step = torch.optim.Adam.step
-
-    def spy(self, *args, **kwargs):
-        rates.append(self.param_groups[0]["lr"])
-        return step(self, *args, **kwargs)
 
     def rates_of(model):
         rates.clear()
         model.fit(*bits)  # 48 samples, batches of 16: 3 an epoch
         return list(rates)
 
-    monkeypatch.setattr(torch.optim.Adam, "step", spy)
+    return rates_of
+
+
+@pytest.mark.parametrize("form", ["deepthinking", "trm"])
+def test_warmup_raises_the_rate_linearly_over_its_epochs(form, adam_rates):
+    model = tiny(form=form, warmup_epochs=2, lr_schedule="constant", max_epochs=3,
+                 batch_size=16, lr=0.03)
+    rates = adam_rates(model)  # 3 batches an epoch, 6 of warmup
+    updates = len(rates) // 9  # TRM: one update per supervision segment
+    per_batch = rates[::updates]
+    np.testing.assert_allclose(per_batch, 0.03 * np.array([1, 2, 3, 4, 5, 6, 6, 6, 6]) / 6)
+    assert set(adam_rates(clone(model).set_params(warmup_epochs=0))) == {0.03}
+    per_batch = np.array(adam_rates(clone(model).set_params(lr_schedule="cosine"))[::updates])
+    np.testing.assert_allclose(per_batch[:7], 0.03 * np.array([1, 2, 3, 4, 5, 6, 6]) / 6)
+    assert np.all(np.diff(per_batch[6:]) < 0) and per_batch[-1] == pytest.approx(0.0075)
+
+
+def test_default_optimiser_warms_up_a_tenth_of_the_epochs_then_decays(adam_rates):
     default = RecursiveReasoner()
     assert (default.warmup_epochs, default.lr_schedule, default.width) == ("auto", "cosine", 128)
     # 20 epochs: a warmup of 2 epochs (6 batches), then the cosine decay
-    auto = rates_of(tiny(max_epochs=20, batch_size=16, lr=0.03))
+    auto = adam_rates(tiny(max_epochs=20, batch_size=16, lr=0.03))
     np.testing.assert_allclose(auto[:7], 0.03 * np.array([1, 2, 3, 4, 5, 6, 6]) / 6)
     assert len(auto) == 60 and np.all(np.diff(auto[6:]) < 0)
-    assert rates_of(tiny(max_epochs=20, batch_size=16, lr=0.03, warmup_epochs=2)) == auto
-    short = rates_of(tiny(max_epochs=9, batch_size=16, lr=0.03))  # a tenth of 9: no warmup
+    assert adam_rates(tiny(max_epochs=20, batch_size=16, lr=0.03, warmup_epochs=2)) == auto
+    short = adam_rates(tiny(max_epochs=9, batch_size=16, lr=0.03))  # a tenth of 9: no warmup
     assert short[0] == 0.03 and np.all(np.diff(short) < 0)
 
 
