@@ -16,13 +16,10 @@ rocket members) and three members of a third of the features each, as the
 time-series suite builds them (``n_rounds=3``), and their ratios to
 MiniRocket. They alternate in every repeat so that machine noise hits them
 alike (``sklearn_recursive.reproduce.speed.alternate_times``, after a warm-up
-run of each); the ratios are of the medians. ``--torch-counts`` adds a twin of
-"cached" and of each preset that counts the PPVs' values above their biases
-through torch (``RocketModule.numpy_counts = False``: the path a GPU takes)
-instead of numpy, and its time over the numpy count's.
+run of each); the ratios are of the medians.
 
     OMP_NUM_THREADS=1 python benchmarks/bench_rocket_cache.py [--repeats 3] [--threads 1]
-        [--rounds 1] [--tasks ItalyPowerDemand GunPoint] [--preset] [--torch-counts]
+        [--rounds 1] [--tasks ItalyPowerDemand GunPoint] [--preset]
 """
 
 import argparse
@@ -53,17 +50,6 @@ def rocket(cache_size, seed=0, n_rounds=1):
         device="cpu", random_state=seed)
 
 
-def torch_counts(make):
-    """``make`` with its rocket members counting through torch while it fits."""
-    def fit_with_torch_counts(X, y):
-        RocketModule.numpy_counts = False
-        try:
-            return make().fit(X, y)
-        finally:
-            RocketModule.numpy_counts = True
-    return fit_with_torch_counts
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
@@ -72,9 +58,6 @@ def main():
     parser.add_argument("--rounds", type=int, default=1, help="the estimator's n_rounds")
     parser.add_argument("--preset", action="store_true",
                         help='also time members="timeseries" and its thirds variant')
-    parser.add_argument("--torch-counts", action="store_true",
-                        help="also time the cached member and the presets counting "
-                             "through torch instead of numpy")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     tasks, skipped = load_tasks(args.tasks)
@@ -85,13 +68,11 @@ def main():
           f"n_rounds={args.rounds}")
     print(f"# {args.repeats} alternating repeats after a warm-up; medians\n")
     presets = (PRESET, THIRDS) if args.preset else ()
-    twins = ("cached", *presets) if args.torch_counts else ()
     print("| task (train series, channels × length) | cached s | recomputed s | MiniRocket s "
           "| recomputed / cached | cached / MiniRocket | max abs. difference of "
           "probabilities |"
-          + "".join(f" {label} s | {label} / MiniRocket |" for label in presets)
-          + "".join(f" {label}, torch counts / numpy counts |" for label in twins))
-    print("|---|---|---|---|---|---|---|" + "---|---|" * len(presets) + "---|" * len(twins))
+          + "".join(f" {label} s | {label} / MiniRocket |" for label in presets))
+    print("|---|---|---|---|---|---|---|" + "---|---|" * len(presets))
     ratios = {label: [] for label in presets}
     with threadpool_limits(args.threads):
         for task in tasks:
@@ -104,23 +85,19 @@ def main():
                 **{label: functools.partial(make_model, label, "classification", 0,
                                             TimeSeriesConfig()) for label in presets},
             }
-            fits = {name: (lambda X, y, make=make: make().fit(X, y))
-                    for name, make in models.items()}
-            fits.update({f"{label}, torch counts": torch_counts(models[label])
-                         for label in twins})
 
-            def runner(name, task=task, fitted=fitted, fits=fits):
+            def runner(name, task=task, fitted=fitted, models=models):
                 def run():
-                    fitted[name] = fits[name](task.X_train, task.y_train)
+                    fitted[name] = models[name]().fit(task.X_train, task.y_train)
                 return run
 
             def progress(rep, times, task=task):
                 print(f"{task.name} rep={rep}: " + ", ".join(
                     f"{name} {ts[-1]:.2f}s" for name, ts in times.items()), file=sys.stderr)
 
-            times = alternate_times({name: runner(name) for name in fits}, args.repeats,
+            times = alternate_times({name: runner(name) for name in models}, args.repeats,
                                     on_repeat=progress)
-            medians = {name: float(np.median(times[name])) for name in fits}
+            medians = {name: float(np.median(times[name])) for name in models}
             cached, recomputed, mini = (medians[name] for name in list(models)[:3])
             gap = float(np.abs(fitted["cached"].predict_proba(task.X_test)
                                - fitted["recomputed"].predict_proba(task.X_test)).max())
@@ -128,14 +105,7 @@ def main():
                   f"{recomputed:.2f} | {mini:.2f} | {recomputed / cached:.1f} | "
                   f"{cached / mini:.1f} | {gap:.1e} |"
                   + "".join(f" {medians[label]:.2f} | {medians[label] / mini:.1f} |"
-                            for label in presets)
-                  + "".join(f" {medians[f'{label}, torch counts'] / medians[label]:.2f} |"
-                            for label in twins), flush=True)
-            for label in twins:  # the same integers, so the same model
-                same = np.array_equal(fitted[label].predict_proba(task.X_test),
-                                      fitted[f"{label}, torch counts"].predict_proba(task.X_test))
-                if not same:
-                    print(f"# {task.name}: {label} predicts otherwise with torch counts")
+                            for label in presets), flush=True)
             for label in presets:
                 ratios[label].append(medians[label] / mini)
     for label, values in ratios.items():

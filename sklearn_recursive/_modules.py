@@ -1377,8 +1377,6 @@ class RocketModule(_WindowModule):
     # up to this many biases per pair, PPV counts comparisons; beyond, it sorts (a sort
     # of the outputs costs about 50 comparisons on a CPU)
     compare_up_to = 48
-    # count through numpy on a CPU (about 2.5x torch's count there; the same integers)
-    numpy_counts = True
     input_gain = 0.1
     std_floor = 0.02
     # the ridge head's kernel is n x n float64: 512 MiB at this many rows
@@ -1550,8 +1548,7 @@ class RocketModule(_WindowModule):
         Integer counts, so that the result does not depend on the other rows.
         """
         if biases.shape[1] <= self.compare_up_to:  # a few biases: count directly
-            if (self.numpy_counts and C.device.type == "cpu"
-                    and C.dtype in (torch.float32, torch.float64)):
+            if C.device.type == "cpu" and C.dtype in (torch.float32, torch.float64):
                 return _count_above_numpy(C, biases)
             return _count_above_torch(C, biases)
         # many: sort once, then binary searches
