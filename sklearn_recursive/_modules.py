@@ -1186,26 +1186,6 @@ def ridge_head(A, y, n_outputs, alphas, sample_weight=None, offset=None, n_main=
         (off + temperature * decisions,) if return_loo else ())
 
 
-def _count_above_torch(C, biases):
-    """``(C > biases[:, j, None]).sum(-1)`` for each bias ``j``: ``(m, k, n_b)`` int32."""
-    return torch.stack(
-        # an int32 count: 5x faster than bool's default int64 sum on a CPU
-        [(C > biases[:, j, None]).sum(dim=-1, dtype=torch.int32)
-         for j in range(biases.shape[1])], dim=-1
-    )
-
-
-def _count_above_numpy(C, biases):
-    """`_count_above_torch` of CPU tensors through numpy: the same integers, about 2.5x
-    faster (numpy counts a comparison's True values along the last axis in one
-    vectorised pass; torch sums the booleans)."""
-    values, thresholds = C.detach().numpy(), biases.detach().numpy()
-    return torch.from_numpy(np.stack(
-        [np.count_nonzero(values > thresholds[:, j, None], axis=-1)
-         for j in range(thresholds.shape[1])], axis=-1
-    ).astype(np.int32))
-
-
 class RocketModule(_WindowModule):
     """MiniRocket features (Dempster, Schmidt & Webb 2021), then a linear head.
 
@@ -1548,9 +1528,11 @@ class RocketModule(_WindowModule):
         Integer counts, so that the result does not depend on the other rows.
         """
         if biases.shape[1] <= self.compare_up_to:  # a few biases: count directly
-            if C.device.type == "cpu" and C.dtype in (torch.float32, torch.float64):
-                return _count_above_numpy(C, biases)
-            return _count_above_torch(C, biases)
+            return torch.stack(
+                # an int32 count: 5x faster than bool's default int64 sum on a CPU
+                [(C > biases[:, j, None]).sum(dim=-1, dtype=torch.int32)
+                 for j in range(biases.shape[1])], dim=-1
+            )
         # many: sort once, then binary searches
         ordered = C.sort(dim=-1).values
         below = torch.searchsorted(

@@ -22,8 +22,6 @@ from sklearn_recursive._modules import (
     MLPModule,
     ResNetModule,
     RocketModule,
-    _count_above_numpy,
-    _count_above_torch,
     _rocket_dilations,
 )
 from sklearn_recursive._training import InitMemo, initialized_builder, release_caches
@@ -377,23 +375,6 @@ def test_rocket_ppv_counts_the_valid_part():
     torch.testing.assert_close(module.ppv(X), features, rtol=0, atol=0)
     module.compare_up_to = 10**6  # compare for every dilation
     torch.testing.assert_close(module.ppv(X), features, rtol=0, atol=0)
-
-
-@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-def test_rocket_counts_the_same_through_numpy_and_torch(dtype):
-    """The CPU count (numpy) and the device count (torch) are the same integers, on
-    strided views (the PPV's every-other-kernel halves) and on values equal to a bias
-    (not above it)."""
-    torch.manual_seed(0)
-    C = torch.randn(5, 84, 40, dtype=dtype).round(decimals=1)  # many ties
-    biases = torch.randn(84, 3, dtype=dtype).round(decimals=1)
-    C[:, :, 0] = biases[:, 0]  # a value exactly at a bias
-    for part, kernel_biases in [(C, biases), (C[:, 1::2, 4:-4], biases[1::2])]:
-        expected = (part[..., None, :] > kernel_biases[..., None]).sum(-1)
-        for count in (_count_above_numpy, _count_above_torch):
-            got = count(part, kernel_biases)
-            assert got.dtype == torch.int32
-            torch.testing.assert_close(got, expected.to(torch.int32), rtol=0, atol=0)
 
 
 def test_rocket_standardises_its_features():
