@@ -3,8 +3,11 @@
 The experiments live in ``sklearn_recursive.reproduce.reasoning`` (read its
 docstring for what is compared and how); ``python -m sklearn_recursive
 reproduce --sections reasoning`` runs them too. This script runs them alone,
-or some of their parts, and prints the tables. The full setting is sized for
-2 CPU cores (about 30 minutes, 10 of them the sudoku part); on a GPU pass
+or some of their parts, and prints the tables. The full setting runs on a CPU
+in about 70 minutes since the prefix-sum parts train at the width-128 defaults
+(on one thread, beside another job, 2026-12-04: extrapolation and halting 41
+minutes for 4 seeds, so about 20 for the default 2, the ablations 35; the sudoku
+part about 10, 2026-12-02; mazes, speed a few more); on a GPU pass
 ``--device cuda`` and raise ``--seeds``, ``--n-test`` and the maze budget.
 
     python benchmarks/bench_reasoning.py \

@@ -78,11 +78,17 @@ def _optimiser(lr, warmup_epochs, lr_schedule):
 class ReasoningConfig:
     """Settings of the reasoning experiments (the defaults: the full run).
 
-    The full setting takes about 18 minutes on one CPU thread (measured
-    2026-12-02 part by part: a prefix-sum fit 99 s and its curves to 640
-    steps 55 s per seed, the alpha=0 fit 215 s, the unshared one 101 s, the
-    maze fit 172 s, halting 30 s, speed 40 s; recall off and the fixed T
-    not timed), and the sudoku part about 10.5 minutes more (621 s measured
+    The prefix-sum parts follow the estimator's defaults since 2026-12-04
+    (width 128, a warmup and a cosine decay) and take about 2.3x as long
+    as at width 64: on one CPU thread, beside another single-thread job,
+    extrapolation and halting took 41 minutes for 4 seeds and the ablations
+    35 minutes (the full fit 323 s, the alpha=0 fit 761 s).  At width 64
+    the full setting took about 18 minutes (measured 2026-12-02 part by
+    part: a prefix-sum fit 99 s and its curves to 640 steps 55 s per seed,
+    the alpha=0 fit 215 s, the unshared one 101 s, the maze fit 172 s,
+    halting 30 s, speed 40 s; recall off and the fixed T not timed), and
+    the sudoku part, which the change leaves as it was, about 10.5 minutes
+    more (621 s measured
     2026-12-02: per seed TRM 99 s, TRM in one segment 96 s, DeepThinking
     30 s, the feed-forward baseline 63 s, the block once 15 s); with
     ``device="cuda"`` raise ``seeds``, ``n_test`` and the maze budget.
@@ -103,7 +109,7 @@ class ReasoningConfig:
     epochs: int = 30
     batch: int = 100
     lr: float = 1e-3
-    warmup_epochs: int = 3  # RecursiveReasoner's learning-rate warmup ("auto": epochs // 10)
+    warmup_epochs: int = 3  # RecursiveReasoner's learning-rate warmup (its "auto" at 30 epochs)
     lr_schedule: str = "cosine"  # and its schedule after the warmup
     ablations: tuple = ("recall off", "alpha=0", "fixed T", "unshared", "once")
     ablation_bits: tuple = (16, 64)
