@@ -718,8 +718,8 @@ class RecursiveReasoner(PositionLabels, ModuleOnCPUPickle, BaseEstimator):
     max_epochs : int, default=30
         Training epochs.  The defaults were measured on 4000 training
         samples, 1200 batches; on 2000 prefix-sum strings two seeds of two
-        had not learned after 30 epochs, where ``lr_schedule="constant"``
-        learned on both (`docs/reasoner.md`, "Less data").
+        had not learned after 30 epochs, where ``lr_schedule="constant",
+        warmup_epochs=0`` learned on both (`docs/reasoner.md`, "Less data").
     batch_size : int, default=100
         Samples per batch.
     lr : float, default=1e-3
