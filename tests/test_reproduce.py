@@ -207,3 +207,38 @@ def test_run_suite_fits_every_model_on_the_same_threads():
         torch.set_num_threads(before)
     assert seen == [before] * 4
     assert after == before
+
+
+def test_a_suite_runs_the_seeds_it_is_given():
+    """``--first-seed 2 --seeds 2`` fits seeds 2 and 3 (a long suite split over
+    processes), and the tables say which seeds they average."""
+    import dataclasses
+
+    from sklearn_recursive.reproduce._real_data import Task
+    from sklearn_recursive.reproduce._suite import run_suite, seed_range, seeds_said
+    from sklearn_recursive.reproduce.timeseries import TimeSeriesConfig
+
+    seen = []
+
+    class Model:
+        def __init__(self, seed):
+            self.seed = seed
+
+        def fit(self, X, y):
+            seen.append(self.seed)
+            return self
+
+        def predict(self, X):
+            return np.zeros(len(X))
+
+    config = dataclasses.replace(TimeSeriesConfig(), seeds=2, first_seed=2)
+    X, y = np.zeros((4, 2)), np.arange(4.0)
+    task = Task("t", "regression", "none", X, y, X, y)
+    results = run_suite([task], ["m"], lambda label, kind, seed: Model(seed),
+                        seed_range(config), lambda line: None, "t")
+    assert seen == [2, 3]
+    assert len(results["t"][1]["m"].scores) == 2
+    assert seeds_said(config) == "2 seeds (2-3)"
+    assert seeds_said(dataclasses.replace(config, seeds=1)) == "1 seed (2)"
+    assert seeds_said(TimeSeriesConfig()) == "3 seeds"
+    assert "2 seeds (2-3)" in config.describe()

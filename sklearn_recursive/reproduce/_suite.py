@@ -69,6 +69,8 @@ class Cell:
 def run_suite(tasks, labels, make_model, seeds, log, prefix, after_fit=None, threads=None):
     """Fit every model on every task and seed: ``{task name: (task, {label: Cell})}``.
 
+    ``seeds``: how many (seeds 0, 1, ...), or the seeds themselves (a long suite
+    split over processes or machines runs ``range(first, last)`` in each).
     ``make_model(label, kind, seed)`` returns the unfitted model, or None for a
     column that another fit fills in: ``after_fit(label, model, task,
     cells)`` is called after every fit.
@@ -86,7 +88,7 @@ def run_suite(tasks, labels, make_model, seeds, log, prefix, after_fit=None, thr
     for task in tasks:
         log(f"{prefix}: {task.describe()}")
         cells = {label: Cell() for label in labels}
-        for seed in range(seeds):
+        for seed in range(seeds) if isinstance(seeds, int) else seeds:
             for label in labels:
                 model = make_model(label, task.kind, seed)
                 if model is None:
@@ -105,6 +107,21 @@ def run_suite(tasks, labels, make_model, seeds, log, prefix, after_fit=None, thr
                 if cells[label].scores))
         results[task.name] = (task, cells)
     return results
+
+
+def seed_range(config):
+    """The seeds a suite's ``config`` runs: ``first_seed`` on, ``seeds`` of them."""
+    return range(config.first_seed, config.first_seed + config.seeds)
+
+
+def seeds_said(config):
+    """``"3 seeds"``, or ``"1 seed (2)"`` / ``"2 seeds (3-4)"`` when they do not start at 0."""
+    n = config.seeds
+    text = f"{n} seed{'s' * (n != 1)}"
+    if config.first_seed:
+        first, last = config.first_seed, config.first_seed + n - 1
+        text += f" ({first})" if n == 1 else f" ({first}-{last})"
+    return text
 
 
 def _ranks(means):
@@ -170,8 +187,8 @@ def geometric_mean(values):
 def command_line(section, config_class, argv=None, doc=None):
     """The benchmarks' command line over a suite ``section`` (`real`, `timeseries`).
 
-    ``--quick`` is ``config_class.quick()``; ``--seeds``, ``--tasks`` and
-    ``--models`` replace its fields. Prints the section's tables.
+    ``--quick`` is ``config_class.quick()``; ``--seeds``, ``--first-seed``, ``--tasks``
+    and ``--models`` replace its fields. Prints the section's tables.
     """
     import argparse
     import dataclasses
@@ -182,13 +199,17 @@ def command_line(section, config_class, argv=None, doc=None):
     parser = argparse.ArgumentParser(description=(doc or section.__doc__).splitlines()[0])
     parser.add_argument("--quick", action="store_true",
                         help=" ".join(config_class.quick.__doc__.split("\n\n")[0].split()))
-    parser.add_argument("--seeds", type=int, default=None)
+    parser.add_argument("--seeds", type=int, default=None, help="how many seeds")
+    parser.add_argument("--first-seed", type=int, default=None,
+                        help="the first seed (default 0): --first-seed 2 --seeds 1 runs seed 2 "
+                        "alone, so a long suite can be split over processes")
     parser.add_argument("--tasks", nargs="+", default=None)
     parser.add_argument("--models", nargs="+", default=None)
     parser.add_argument("--device", default="auto")
     args = parser.parse_args(argv)
     config = (config_class.quick if args.quick else config_class)(device=args.device)
-    changes = {"seeds": args.seeds, "tasks": args.tasks and tuple(args.tasks),
+    changes = {"seeds": args.seeds, "first_seed": args.first_seed,
+               "tasks": args.tasks and tuple(args.tasks),
                "models": args.models and tuple(args.models)}
     config = dataclasses.replace(config, **{k: v for k, v in changes.items() if v is not None})
     print(f"{section.__doc__.splitlines()[0]}\nSetting: {config.describe()}\n")

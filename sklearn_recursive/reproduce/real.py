@@ -27,6 +27,8 @@ from ._suite import (
     score,
     score_table,
     seconds_table,
+    seed_range,
+    seeds_said,
     time_ratios,
 )
 
@@ -73,6 +75,7 @@ MULTIVERSE = "seed multiverse (5)"
 @dataclass(frozen=True)
 class RealConfig:
     seeds: int = 3
+    first_seed: int = 0  # seeds first_seed, ..., first_seed + seeds - 1
     tasks: tuple = None  # names; None: all
     models: tuple = None  # labels; None: all
     n_rounds: int = 10
@@ -90,7 +93,7 @@ class RealConfig:
 
     def describe(self):
         tasks = "all tasks" if self.tasks is None else f"{len(self.tasks)} tasks"
-        return (f"{tasks}, {self.seeds} seeds, n_rounds={self.n_rounds}, "
+        return (f"{tasks}, {seeds_said(self)}, n_rounds={self.n_rounds}, "
                 f"max_epochs={self.max_epochs}, device={self.device}")
 
     def labels(self):
@@ -138,7 +141,7 @@ def run(config, log):
         log(f"real data: {name} skipped ({reason}; pip install -e '.[bench]')")
     return run_suite(tasks, config.labels(),
                      lambda label, kind, seed: make_model(label, kind, seed, config),
-                     config.seeds, log, "real data", after_fit=_round_zero)
+                     seed_range(config), log, "real data", after_fit=_round_zero)
 
 
 def round0_check(results, label="RE defaults"):
@@ -164,7 +167,7 @@ def tables(config, results):
                             lambda task: f"{task.name} ({len(task.X_train)}/{len(task.X_test)})")
         if not lines:
             continue
-        out.append((f"{kind}: {metric}, mean ± std over {config.seeds} seeds "
+        out.append((f"{kind}: {metric}, mean ± std over {seeds_said(config)} "
                     "(task: train/test rows)", lines))
         out.append((f"{kind}: mean fit seconds", seconds_table(results, kind, labels)))
     for label in ROUND_ZERO:

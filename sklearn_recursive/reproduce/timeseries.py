@@ -55,6 +55,8 @@ from ._suite import (
     run_suite,
     score_table,
     seconds_table,
+    seed_range,
+    seeds_said,
     time_ratios,
 )
 
@@ -177,6 +179,7 @@ def load_tasks(names=None):
 @dataclass(frozen=True)
 class TimeSeriesConfig:
     seeds: int = 3
+    first_seed: int = 0  # seeds first_seed, ..., first_seed + seeds - 1
     tasks: tuple = None  # names; None: all
     models: tuple = None  # labels; None: all
     n_rounds: int = 3  # RE's rounds: round 0 and two expansions (RE's default is 10)
@@ -194,7 +197,7 @@ class TimeSeriesConfig:
 
     def describe(self):
         tasks = "all tasks" if self.tasks is None else f"{len(self.tasks)} tasks"
-        return (f"{tasks}, {self.seeds} seeds, n_rounds={self.n_rounds}, "
+        return (f"{tasks}, {seeds_said(self)}, n_rounds={self.n_rounds}, "
                 f"max_epochs={self.max_epochs}, device={self.device}")
 
     def labels(self):
@@ -280,7 +283,7 @@ def run(config, log):
     _warm_up(labels, tasks, config)
     results = run_suite(tasks, labels,
                         lambda label, kind, seed: make_model(label, kind, seed, config),
-                        config.seeds, log, "time series", threads=threads)
+                        seed_range(config), log, "time series", threads=threads)
     return Results(results, skipped=skipped)
 
 
@@ -292,7 +295,7 @@ def tables(config, results):
             f"{task.name} ({len(task.X_train)}/{len(task.X_test)}, {task.shape()})"))
         if not lines:
             continue
-        out.append((f"{title}: {metric}, mean ± std over {config.seeds} seeds "
+        out.append((f"{title}: {metric}, mean ± std over {seeds_said(config)} "
                     "(task: train/test series, channels × length)", lines))
         if MINIROCKET in labels:
             n = sum(task.kind == kind for task, _ in results.values())
