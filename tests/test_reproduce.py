@@ -83,6 +83,8 @@ def test_report_tables_hold_measured_numbers(report):
     assert re.search(r"^\| diabetes \| [+-]\d\.\d{3} \| \d\.\d{3} \| (tie|better|worse) \|$",
                      text, flags=re.M)
     assert "geometric mean" in text
+    assert re.search(r"ridge / logistic \d, RE 0\.x defaults \d, RE defaults \d, "
+                     r"any column \d$", text, flags=re.M)
 
 
 def test_glitch():
@@ -242,3 +244,31 @@ def test_a_suite_runs_the_seeds_it_is_given():
     assert seeds_said(dataclasses.replace(config, seeds=1)) == "1 seed (2)"
     assert seeds_said(TimeSeriesConfig()) == "3 seeds"
     assert "2 seeds (2-3)" in config.describe()
+
+
+def test_better_than_round0_counts_each_column_and_the_best_in_hindsight():
+    from sklearn_recursive.reproduce._suite import Cell
+    from sklearn_recursive.reproduce.real import CV_ROUND0, better_than_round0, round0_check
+
+    def cells(zero, re, ridge):
+        return {CV_ROUND0: Cell(scores=zero), "RE defaults": Cell(scores=re),
+                "ridge / logistic": Cell(scores=ridge)}
+
+    results = {
+        # RE ahead by 0.1, stds 0.01: better; ridge behind: worse
+        "a": (None, cells([0.5, 0.51, 0.52], [0.6, 0.61, 0.62], [0.3, 0.3, 0.3])),
+        # RE ahead by 0.01 within a std of 0.1: a tie; ridge ahead beyond it
+        "b": (None, cells([0.4, 0.5, 0.6], [0.41, 0.51, 0.61], [0.9, 0.9, 0.9])),
+        # nobody ahead
+        "c": (None, cells([0.5, 0.5, 0.5], [0.5, 0.5, 0.5], [0.5, 0.5, 0.5])),
+        # no round-0 scores: not compared
+        "d": (None, cells([], [0.9], [0.9])),
+    }
+    labels = [CV_ROUND0, "RE defaults", "ridge / logistic"]
+    counts, n = better_than_round0(results, labels)
+    assert n == 3
+    assert counts == {"RE defaults": 1, "ridge / logistic": 1, "any column": 2}
+    assert list(counts)[-1] == "any column"
+    checks = round0_check(results)
+    assert [checks[t][2] for t in ("a", "b", "c")] == ["better", "tie", "tie"]
+    assert "d" not in checks
