@@ -6,6 +6,13 @@ Needs the ``bench`` extra (statsmodels, aeon). About 25 minutes on 2 CPU cores.
 
     python benchmarks/bench_real.py [--quick] [--seeds 3] [--tasks diabetes wine]
         [--models "RE defaults" "sklearn MLP"]
+
+A long run splits over processes (or machines), each with its own seeds, then
+merges into one table:
+
+    python benchmarks/bench_real.py --first-seed 0 --seeds 2 --save a.pkl
+    python benchmarks/bench_real.py --first-seed 2 --seeds 1 --save b.pkl
+    python benchmarks/bench_real.py --combine a.pkl b.pkl
 """
 
 from sklearn_recursive.reproduce import real

@@ -1,5 +1,6 @@
 """`python -m sklearn_recursive reproduce` on a tiny setting: the report and plots are written."""
 
+import dataclasses
 import re
 import sys
 
@@ -214,8 +215,6 @@ def test_run_suite_fits_every_model_on_the_same_threads():
 def test_a_suite_runs_the_seeds_it_is_given():
     """``--first-seed 2 --seeds 2`` fits seeds 2 and 3 (a long suite split over
     processes), and the tables say which seeds they average."""
-    import dataclasses
-
     from sklearn_recursive.reproduce._real_data import Task
     from sklearn_recursive.reproduce._suite import run_suite, seed_range, seeds_said
     from sklearn_recursive.reproduce.timeseries import TimeSeriesConfig
@@ -239,6 +238,7 @@ def test_a_suite_runs_the_seeds_it_is_given():
     results = run_suite([task], ["m"], lambda label, kind, seed: Model(seed),
                         seed_range(config), lambda line: None, "t")
     assert seen == [2, 3]
+    assert results["t"][1]["m"].seeds == [2, 3]
     assert len(results["t"][1]["m"].scores) == 2
     assert seeds_said(config) == "2 seeds (2-3)"
     assert seeds_said(dataclasses.replace(config, seeds=1)) == "1 seed (2)"
@@ -272,3 +272,42 @@ def test_better_than_round0_counts_each_column_and_the_best_in_hindsight():
     checks = round0_check(results)
     assert [checks[t][2] for t in ("a", "b", "c")] == ["better", "tie", "tie"]
     assert "d" not in checks
+
+
+def test_a_suite_split_over_runs_combines_into_one_table(tmp_path, capsys):
+    """``--save`` each run's results, ``--combine`` them: one table over every seed,
+    computed by the suite's own code; the same seed twice, or another setting, is an
+    error."""
+    from sklearn_recursive.reproduce import real
+    from sklearn_recursive.reproduce._suite import command_line
+
+    files = []
+    for seed in (0, 1):
+        path = tmp_path / f"s{seed}.pkl"
+        command_line(real, RealConfig, ["--seeds", "1", "--first-seed", str(seed), "--tasks",
+                                        "iris", "--models", "ridge / logistic", "sklearn MLP",
+                                        "--save", str(path)])
+        files.append(str(path))
+    single = capsys.readouterr().out
+    assert "1 seed (1)" in single
+    command_line(real, RealConfig, ["--combine", *files])
+    text = capsys.readouterr().out
+    assert "Setting: 1 tasks, 2 seeds, n_rounds=10" in text
+    row = next(line for line in text.splitlines() if line.startswith("| iris (112/38) |"))
+    # logistic regression ignores the seed: the same score twice, std 0
+    assert row.split("|")[2].strip() == "0.974 ± 0.000"
+    assert re.fullmatch(r"\d\.\d{3} ± \d\.\d{3}", row.split("|")[3].strip())
+    with pytest.raises(ValueError, match=r"seed\(s\) \[0\] of 'ridge / logistic' on 'iris'"):
+        command_line(real, RealConfig, ["--combine", files[0], files[0]])
+    other = tmp_path / "other.pkl"
+    command_line(real, RealConfig, ["--seeds", "1", "--first-seed", "2", "--tasks", "iris",
+                                    "--models", "ridge / logistic", "--save", str(other)])
+    import pickle
+
+    with open(other, "rb") as file:
+        saved = pickle.load(file)
+    saved["config"] = dataclasses.replace(saved["config"], n_rounds=3)
+    with open(other, "wb") as file:
+        pickle.dump(saved, file)
+    with pytest.raises(ValueError, match="another setting"):
+        command_line(real, RealConfig, ["--combine", files[0], str(other)])

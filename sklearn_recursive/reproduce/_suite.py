@@ -61,6 +61,7 @@ def fit_score(model, task):
 class Cell:
     """One model on one task: test scores and fit seconds per seed."""
 
+    seeds: list = field(default_factory=list)
     scores: list = field(default_factory=list)
     seconds: list = field(default_factory=list)
     best_rounds: list = field(default_factory=list)
@@ -96,6 +97,7 @@ def run_suite(tasks, labels, make_model, seeds, log, prefix, after_fit=None, thr
                 test_score, seconds = fit_score(model, task)
                 torch.set_num_threads(threads)
                 cell = cells[label]
+                cell.seeds.append(seed)
                 cell.scores.append(test_score)
                 cell.seconds.append(seconds)
                 if hasattr(model, "best_round_"):
@@ -122,6 +124,30 @@ def seeds_said(config):
         first, last = config.first_seed, config.first_seed + n - 1
         text += f" ({first})" if n == 1 else f" ({first}-{last})"
     return text
+
+
+def merge_results(parts):
+    """Several runs' results as one (a suite split over processes by ``--first-seed``).
+
+    ``parts``: ``{task name: (task, {label: Cell})}`` each. Per task and label the cells'
+    seeds, scores, seconds and selected rounds are joined, tasks and labels in the order
+    they first appear. The same seed of one model on one task twice is an error: it
+    would be counted twice in the mean and std.
+    """
+    merged = {}
+    for part in parts:
+        for name, (task, cells) in part.items():
+            into = merged.setdefault(name, (task, {}))[1]
+            for label, cell in cells.items():
+                joined = into.setdefault(label, Cell())
+                twice = sorted(set(joined.seeds) & set(cell.seeds))
+                if twice:
+                    raise ValueError(f"seed(s) {twice} of {label!r} on {name!r} are in more "
+                                     "than one of the results to merge; each run must have "
+                                     "its own seeds (--first-seed).")
+                for attribute in ("seeds", "scores", "seconds", "best_rounds"):
+                    getattr(joined, attribute).extend(getattr(cell, attribute))
+    return merged
 
 
 def _ranks(means):
@@ -206,14 +232,66 @@ def command_line(section, config_class, argv=None, doc=None):
     parser.add_argument("--tasks", nargs="+", default=None)
     parser.add_argument("--models", nargs="+", default=None)
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--save", metavar="FILE", default=None,
+                        help="also pickle the setting and the results to FILE")
+    parser.add_argument("--combine", metavar="FILE", nargs="+", default=None,
+                        help="run nothing: print the tables of the results that earlier runs "
+                        "saved with --save (each with its own seeds), merged")
     args = parser.parse_args(argv)
-    config = (config_class.quick if args.quick else config_class)(device=args.device)
-    changes = {"seeds": args.seeds, "first_seed": args.first_seed,
-               "tasks": args.tasks and tuple(args.tasks),
-               "models": args.models and tuple(args.models)}
-    config = dataclasses.replace(config, **{k: v for k, v in changes.items() if v is not None})
+    if args.combine:
+        config, results = _combine(args.combine, config_class)
+    else:
+        config = (config_class.quick if args.quick else config_class)(device=args.device)
+        changes = {"seeds": args.seeds, "first_seed": args.first_seed,
+                   "tasks": args.tasks and tuple(args.tasks),
+                   "models": args.models and tuple(args.models)}
+        config = dataclasses.replace(config,
+                                     **{k: v for k, v in changes.items() if v is not None})
     print(f"{section.__doc__.splitlines()[0]}\nSetting: {config.describe()}\n")
-    results = section.run(config, Progress(sys.stderr))
+    if not args.combine:
+        results = section.run(config, Progress(sys.stderr))
+    if args.save:
+        import pickle
+
+        with open(args.save, "wb") as file:
+            pickle.dump({"config": config, "results": dict(results)}, file)
     for title, lines in section.tables(config, results):
         print(f"{title}\n")
         print("\n".join(lines), "\n", flush=True)
+
+
+def _combine(paths, config_class):
+    """The setting and merged results of the runs saved in ``paths`` (`command_line`'s
+    ``--save``): the first run's setting, with every run's models and tasks, and its
+    seeds as one range when they are one."""
+    import dataclasses
+    import pickle
+
+    configs, parts = [], []
+    for path in paths:
+        with open(path, "rb") as file:  # files this command line wrote: trusted as code
+            saved = pickle.load(file)
+        if not isinstance(saved.get("config"), config_class):
+            raise ValueError(f"{path} holds results of another suite "
+                             f"({type(saved.get('config')).__name__}, not "
+                             f"{config_class.__name__}).")
+        configs.append(saved["config"])
+        parts.append(saved["results"])
+
+    def setting(config):  # what must agree: all but the seeds, tasks and models
+        return dataclasses.replace(config, seeds=0, first_seed=0, tasks=None, models=None)
+
+    for path, other in zip(paths[1:], configs[1:]):
+        if setting(other) != setting(configs[0]):
+            raise ValueError(f"{path} was run with another setting ({other.describe()}) "
+                             f"than {paths[0]} ({configs[0].describe()}); only runs of one "
+                             "setting can be merged.")
+    results = merge_results(parts)
+    labels = list(dict.fromkeys(label for _, cells in results.values() for label in cells))
+    seeds = sorted({seed for _, cells in results.values() for cell in cells.values()
+                    for seed in cell.seeds})
+    contiguous = seeds == list(range(seeds[0], seeds[0] + len(seeds))) if seeds else True
+    config = dataclasses.replace(
+        configs[0], models=tuple(labels), tasks=tuple(results),
+        seeds=len(seeds), first_seed=seeds[0] if seeds and contiguous else 0)
+    return config, results

@@ -129,6 +129,7 @@ def _round_zero(label, model, task, cells):
     column = ROUND_ZERO.get(label)
     if column in cells:
         first = next(model.staged_predict(task.X_test))
+        cells[column].seeds.append(cells[label].seeds[-1])
         cells[column].scores.append(score(task.kind, task.y_test, first))
         cells[column].seconds.append(np.nan)
 
