@@ -311,3 +311,8 @@ def test_a_suite_split_over_runs_combines_into_one_table(tmp_path, capsys):
         pickle.dump(saved, file)
     with pytest.raises(ValueError, match="another setting"):
         command_line(real, RealConfig, ["--combine", files[0], str(other)])
+    from sklearn_recursive.reproduce import timeseries
+
+    with pytest.raises(ValueError, match="holds no results of this suite .*RealConfig, not "
+                                         "a TimeSeriesConfig"):
+        command_line(timeseries, timeseries.TimeSeriesConfig, ["--combine", files[0]])

@@ -271,10 +271,11 @@ def _combine(paths, config_class):
     for path in paths:
         with open(path, "rb") as file:  # files this command line wrote: trusted as code
             saved = pickle.load(file)
-        if not isinstance(saved.get("config"), config_class):
-            raise ValueError(f"{path} holds results of another suite "
-                             f"({type(saved.get('config')).__name__}, not "
-                             f"{config_class.__name__}).")
+        found = saved.get("config") if isinstance(saved, dict) else saved
+        if not isinstance(found, config_class) or "results" not in saved:
+            raise ValueError(f"{path} holds no results of this suite (found a "
+                             f"{type(found).__name__}, not a {config_class.__name__}); "
+                             "--combine reads the files that --save wrote.")
         configs.append(saved["config"])
         parts.append(saved["results"])
 
