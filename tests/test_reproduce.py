@@ -297,6 +297,9 @@ def test_a_suite_split_over_runs_combines_into_one_table(tmp_path, capsys):
     # logistic regression ignores the seed: the same score twice, std 0
     assert row.split("|")[2].strip() == "0.974 ± 0.000"
     assert re.fullmatch(r"\d\.\d{3} ± \d\.\d{3}", row.split("|")[3].strip())
+    with pytest.raises(SystemExit):  # a flag --combine would ignore
+        command_line(real, RealConfig, ["--combine", *files, "--seeds", "5"])
+    assert "--seeds would be ignored" in capsys.readouterr().err
     with pytest.raises(ValueError, match=r"seed\(s\) \[0\] of 'ridge / logistic' on 'iris'"):
         command_line(real, RealConfig, ["--combine", files[0], files[0]])
     other = tmp_path / "other.pkl"

@@ -239,6 +239,13 @@ def command_line(section, config_class, argv=None, doc=None):
                         "saved with --save (each with its own seeds), merged")
     args = parser.parse_args(argv)
     if args.combine:
+        given = [flag for flag, value in (("--quick", args.quick), ("--seeds", args.seeds),
+                                          ("--first-seed", args.first_seed),
+                                          ("--tasks", args.tasks), ("--models", args.models))
+                 if value]
+        if given:
+            parser.error(f"--combine runs nothing, so {', '.join(given)} would be ignored: "
+                         "give them to the runs that --save the results.")
         config, results = _combine(args.combine, config_class)
     else:
         config = (config_class.quick if args.quick else config_class)(device=args.device)
