@@ -8,7 +8,7 @@ written once, here.
 
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 import torch
@@ -145,8 +145,8 @@ def merge_results(parts):
                     raise ValueError(f"seed(s) {twice} of {label!r} on {name!r} are in more "
                                      "than one of the results to merge; each run must have "
                                      "its own seeds (--first-seed).")
-                for attribute in ("seeds", "scores", "seconds", "best_rounds"):
-                    getattr(joined, attribute).extend(getattr(cell, attribute))
+                for attribute in fields(Cell):
+                    getattr(joined, attribute.name).extend(getattr(cell, attribute.name))
     return merged
 
 

@@ -148,8 +148,7 @@ def run(config, log):
 def _versus(cells, label, zero):
     """``label``'s mean minus ``zero``'s, the larger std, and "better" / "tie" / "worse"
     (the difference beyond one std either way); None where either has no score."""
-    if not cells.get(label) or not cells.get(zero) or not cells[label].scores \
-            or not cells[zero].scores:
+    if not all(name in cells and cells[name].scores for name in (label, zero)):
         return None
     mean, std = mean_std(cells[label].scores)
     zero_mean, zero_std = mean_std(cells[zero].scores)
@@ -175,11 +174,12 @@ def better_than_round0(results, labels, zero=CV_ROUND0):
     counts = {label: 0 for label in labels if label != zero}
     tasks = anyone = 0
     for _, cells in results.values():
-        if not cells.get(zero) or not cells[zero].scores:
+        if zero not in cells or not cells[zero].scores:
             continue
         tasks += 1
-        winners = [label for label in counts
-                   if (_versus(cells, label, zero) or (0, 0, "tie"))[2] == "better"]
+        checks = {label: _versus(cells, label, zero) for label in counts}
+        winners = [label for label, check in checks.items()
+                   if check is not None and check[2] == "better"]
         for label in winners:
             counts[label] += 1
         anyone += bool(winners)
