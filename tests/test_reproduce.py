@@ -297,6 +297,11 @@ def test_a_suite_split_over_runs_combines_into_one_table(tmp_path, capsys):
     # logistic regression ignores the seed: the same score twice, std 0
     assert row.split("|")[2].strip() == "0.974 ± 0.000"
     assert re.fullmatch(r"\d\.\d{3} ± \d\.\d{3}", row.split("|")[3].strip())
+    for flags, message in ((["--seeds", "0"], "--seeds must be at least 1, got 0"),
+                           (["--first-seed", "-1"], "--first-seed must be 0 or more")):
+        with pytest.raises(SystemExit):
+            command_line(real, RealConfig, flags)
+        assert message in capsys.readouterr().err
     with pytest.raises(SystemExit):  # a flag --combine would ignore
         command_line(real, RealConfig, ["--combine", *files, "--seeds", "5"])
     assert "--seeds would be ignored" in capsys.readouterr().err

@@ -238,6 +238,10 @@ def command_line(section, config_class, argv=None, doc=None):
                         help="run nothing: print the tables of the results that earlier runs "
                         "saved with --save (each with its own seeds), merged")
     args = parser.parse_args(argv)
+    if args.seeds is not None and args.seeds < 1:
+        parser.error(f"--seeds must be at least 1, got {args.seeds}.")
+    if args.first_seed is not None and args.first_seed < 0:
+        parser.error(f"--first-seed must be 0 or more (a random_state), got {args.first_seed}.")
     if args.combine:
         given = [flag for flag, value in (("--quick", args.quick), ("--seeds", args.seeds),
                                           ("--first-seed", args.first_seed),
